@@ -1,0 +1,271 @@
+"""Turning a fetched page (or, failing that, the feed's own text) into a clean Article.
+
+extract_page() runs trafilatura on the HTML and reads the page's own metadata; build_article()
+combines it with the feed entry: clean title and body, dateline and attribution moved out, the
+publication date resolved feed -> page -> text -> fetch time, language detected, canonical URL,
+content hash and near-duplicate fingerprint computed.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import trafilatura
+from lxml import html as lxml_html
+
+from extractors.clean import clean_body, clean_title, html_to_text, normalize_display
+from extractors.dates import page_date_from_html, resolve_published_at
+from extractors.dedupe import Fingerprint, fingerprint
+from extractors.feeds import FeedEntry
+from extractors.language import detect_language
+from extractors.urls import article_id, canonical_url
+
+# trafilatura settings, chosen by bench/extraction.py (see README "Extraction quality").
+TRAFILATURA_OPTIONS = {
+    "include_comments": False,
+    "include_tables": False,
+    "include_images": False,
+    "include_links": False,
+    "favor_precision": False,
+    "deduplicate": False,
+    "with_metadata": True,
+    # htmldate's extensive search guesses (it reads "(27 شباط 2025)" as 2025-01-01); the page
+    # date comes from page_date_from_html instead.
+    "date_extraction_params": {"extensive_search": False, "original_date": True},
+}
+MIN_PAGE_WORDS = 25  # below this the page yielded too little; the feed's text is used if longer
+HEAD_END = re.compile(rb"</head\s*>", re.IGNORECASE)
+META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_\-]+)""", re.I)
+HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?([a-zA-Z0-9_\-]+)", re.IGNORECASE)
+BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+@dataclass(frozen=True)
+class PageContent:
+    """What the article page itself says."""
+
+    text: str | None  # trafilatura's plain text, paragraphs separated by newlines
+    title: str | None = None
+    author: str | None = None
+    description: str | None = None
+    sitename: str | None = None
+    canonical: str | None = None  # rel=canonical, else og:url
+    published_at: datetime | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass
+class Article:
+    """One article as it is loaded into the warehouse's articles table."""
+
+    article_id: str
+    url: str
+    canonical_url: str
+    feed_name: str
+    source: str
+    title: str | None
+    body: str | None
+    summary: str | None
+    author: str | None
+    published_at: datetime
+    published_at_source: str
+    fetched_at: datetime
+    language: str | None
+    dateline: str | None
+    attribution: str | None
+    is_breaking: bool
+    tags: list[str]
+    word_count: int
+    content_hash: str | None
+    extraction: str  # 'page' or 'feed'
+    fingerprint: Fingerprint | None = None
+    raw_html: str | None = field(default=None, repr=False)
+    content_type: str | None = None
+
+
+@dataclass(frozen=True)
+class FeedContext:
+    """What build_article needs to know about the feed an entry came from."""
+
+    name: str
+    source: str
+    timezone: ZoneInfo
+    site_names: tuple[str, ...] = ()
+
+
+def decode_html(body: bytes, content_type: str | None = None) -> str:
+    """Decode an HTML page: BOM, then the HTTP charset, then <meta charset>, then UTF-8, then a
+    detector. Undecodable bytes are replaced rather than failing the page."""
+    for bom, encoding in BOMS:
+        if body.startswith(bom):
+            return body.decode(encoding, errors="replace")
+    candidates: list[str] = []
+    if content_type:
+        match = HEADER_CHARSET.search(content_type)
+        if match:
+            candidates.append(match.group(1))
+    head = body[:4096]
+    match = META_CHARSET.search(head)
+    if match:
+        candidates.append(match.group(1).decode("ascii", "ignore"))
+    candidates.append("utf-8")
+    for name in candidates:
+        try:
+            encoding = codecs.lookup(_alias(name)).name
+        except LookupError:
+            continue
+        try:
+            return body.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    from charset_normalizer import from_bytes  # trafilatura's own dependency
+
+    best = from_bytes(body[:200_000]).best()
+    encoding = best.encoding if best else "windows-1256"
+    return body.decode(encoding, errors="replace")
+
+
+def _alias(name: str) -> str:
+    name = name.lower()
+    # Browsers decode pages labelled ISO-8859-1 as windows-1252; Arabic sites mislabel cp1256 too.
+    return {"iso-8859-1": "windows-1252", "latin1": "windows-1252", "arabic": "iso-8859-6"}.get(
+        name, name
+    )
+
+
+def extract_page(html: str, *, url: str, tz: ZoneInfo) -> PageContent:
+    """Extract the article text and the page's own metadata from `html`."""
+    doc = trafilatura.bare_extraction(html, url=url, **TRAFILATURA_OPTIONS)
+    canonical, tags = _head_links(html)
+    if doc is None:
+        return PageContent(text=None, canonical=canonical, tags=tags)
+    page_tags = tags or tuple(t for t in (doc.tags or []) if t)
+    return PageContent(
+        text=doc.text or None,
+        title=doc.title or None,
+        author=doc.author or None,
+        description=doc.description or None,
+        sitename=doc.sitename or None,
+        canonical=canonical,
+        published_at=page_date_from_html(html, tz=tz),
+        tags=page_tags,
+    )
+
+
+def build_article(
+    entry: FeedEntry,
+    feed: FeedContext,
+    *,
+    fetched_at: datetime,
+    page: PageContent | None = None,
+    raw_html: str | None = None,
+    content_type: str | None = None,
+) -> Article:
+    """Combine a feed entry with its page (None when the page could not be had) into an Article.
+
+    The page's text is used when it has at least MIN_PAGE_WORDS words or is longer than the
+    feed's own; otherwise the feed's content or summary is the body and extraction is 'feed'.
+    """
+    site_names = (
+        feed.source,
+        *feed.site_names,
+        *((page.sitename,) if page and page.sitename else ()),
+    )
+    title = clean_title(entry.title or (page.title if page else None), site_names=site_names)
+    feed_text = entry.content or entry.summary
+    page_clean = (
+        clean_body(page.text, title=title.title, known_outlets=site_names)
+        if page and page.text
+        else None
+    )
+    feed_clean = (
+        clean_body(feed_text, title=title.title, known_outlets=site_names) if feed_text else None
+    )
+    page_words = _words(page_clean.body if page_clean else None)
+    feed_words = _words(feed_clean.body if feed_clean else None)
+    if (
+        page_clean
+        and page_clean.body
+        and (page_words >= MIN_PAGE_WORDS or page_words >= feed_words)
+    ):
+        chosen, extraction = page_clean, "page"
+    else:
+        chosen, extraction = feed_clean, "feed"
+    body = chosen.body if chosen else None
+    canonical = canonical_url(entry.url, page_canonical=page.canonical if page else None)
+    published = resolve_published_at(
+        feed=entry.published_at,
+        page=page.published_at if page else None,
+        text="\n".join(x for x in (chosen.dateline if chosen else None, body) if x) or None,
+        fetched_at=fetched_at,
+        tz=feed.timezone,
+    )
+    tags = list(
+        dict.fromkeys([*(page.tags if page else ()), *entry.tags, *(chosen.tags if chosen else ())])
+    )
+    fp = fingerprint(body)
+    summary = normalize_display(entry.summary) if entry.summary else None
+    return Article(
+        article_id=article_id(canonical),
+        url=entry.url,
+        canonical_url=canonical,
+        feed_name=feed.name,
+        source=feed.source,
+        title=title.title,
+        body=body,
+        summary=summary or None,
+        author=entry.author or (page.author if page else None),
+        published_at=published.value,
+        published_at_source=published.source,
+        fetched_at=fetched_at,
+        language=detect_language(body or title.title),
+        dateline=chosen.dateline if chosen else None,
+        attribution=chosen.attribution if chosen else None,
+        is_breaking=title.is_breaking,
+        tags=tags,
+        word_count=_words(body),
+        content_hash=fp.content_hash if fp else None,
+        extraction=extraction,
+        fingerprint=fp,
+        raw_html=raw_html,
+        content_type=content_type,
+    )
+
+
+def _words(text: str | None) -> int:
+    return len(text.split()) if text else 0
+
+
+def _head_links(html: str) -> tuple[str | None, tuple[str, ...]]:
+    """rel=canonical (else og:url) and meta keywords, read from the <head> only."""
+    end = html.lower().find("</head")
+    head = html[: end + 7] if end > 0 else html[:20000]
+    try:
+        doc = lxml_html.fromstring(head + "</html>" if end > 0 else head)
+    except (ValueError, lxml_html.etree.ParserError):
+        return None, ()
+    canonical = None
+    for link in doc.iter("link"):
+        if "canonical" in (link.get("rel") or "").lower().split() and link.get("href"):
+            canonical = link.get("href").strip()
+            break
+    keywords: list[str] = []
+    for meta in doc.iter("meta"):
+        prop = (meta.get("property") or meta.get("name") or "").lower()
+        content = (meta.get("content") or "").strip()
+        if not content:
+            continue
+        if prop == "og:url" and canonical is None:
+            canonical = content
+        elif prop in ("keywords", "news_keywords", "article:tag"):
+            sep = "،" if "،" in content and "," not in content else ","
+            keywords += [html_to_text(k).strip() for k in content.split(sep)]
+    return canonical, tuple(dict.fromkeys(k for k in keywords if k))

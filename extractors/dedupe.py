@@ -1,0 +1,359 @@
+"""Story fingerprints: exact copies by hash, near copies by MinHash over word shingles.
+
+A body (display text, dateline and attribution already removed) is key-normalized
+(`extractors.clean.normalize_key`), split into words, and turned into word K-shingles. From
+those come an exact `content_hash`, a MinHash signature of the whole body, a second, smaller
+signature of its lead (first LEAD_TOKENS words), and LSH band hashes of both. The warehouse
+stores the band hashes and finds candidates with a join; `same_story` then decides from the
+signatures. The lead signature exists for teasers: a first paragraph shares almost all of its
+shingles with the full article's lead but few with the whole article (Jaccard 0.1-0.2), which
+whole-body banding cannot find and whole-body estimates cannot verify.
+
+Constants were chosen with bench/dedupe_labels.py on tests/fixtures/dedupe/pairs.jsonl.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+K = 3  # words per shingle
+NUM_PERM = 128  # whole-body MinHash size
+BANDS = 32  # whole-body LSH bands (NUM_PERM // BANDS rows each)
+LEAD_TOKENS = 40  # words in the lead
+LEAD_PERM = 64  # lead MinHash size
+LEAD_BANDS = 16  # lead LSH bands
+# Below this many key tokens a body is headline-sized (a one-line breaking item): a single shared
+# phrase already gives it a high Jaccard/containment with unrelated items, so it gets no
+# signature or bands and joins a cluster only as an exact copy with the same title (exact_key).
+MIN_TOKENS = 20
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When two signatures are the same story (see is_near_duplicate)."""
+
+    jaccard: float  # whole-body Jaccard: copies with other boilerplate or light edits
+    containment: float  # smaller body inside the larger: truncated and abridged copies
+    lead_containment: float  # smaller lead inside the larger lead: teasers, first paragraphs
+
+
+THRESHOLDS = Thresholds(jaccard=0.5, containment=0.75, lead_containment=0.8)
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """The shingling, MinHash and banding parameters; a fingerprint is only comparable with one
+    made by the same scheme (see `version`)."""
+
+    k: int = K
+    num_perm: int = NUM_PERM
+    bands: int = BANDS
+    lead_tokens: int = LEAD_TOKENS
+    lead_perm: int = LEAD_PERM
+    lead_bands: int = LEAD_BANDS
+    min_tokens: int = MIN_TOKENS
+
+    @property
+    def version(self) -> str:
+        """A label to store next to signatures, e.g. 'mh1-k3-p128b32-l40p64b16-m20'."""
+        return (
+            f"mh1-k{self.k}-p{self.num_perm}b{self.bands}"
+            f"-l{self.lead_tokens}p{self.lead_perm}b{self.lead_bands}-m{self.min_tokens}"
+        )
+
+
+SCHEME = Scheme()
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What the warehouse keeps of a body for dedupe.
+
+    `minhash`, `lead_minhash` and `bands` are empty for a body under MIN_TOKENS key tokens.
+    `bands` holds the whole-body bands, then the lead bands; every value fits a DuckDB BIGINT.
+    """
+
+    content_hash: str
+    minhash: tuple[int, ...]
+    bands: tuple[int, ...]
+    n_tokens: int
+    shingle_count: int
+    lead_minhash: tuple[int, ...] = ()
+    lead_shingle_count: int = 0
+
+    @property
+    def is_short(self) -> bool:
+        """True when the body was too short for a signature (see MIN_TOKENS)."""
+        return not self.minhash
+
+
+_MASK64 = (1 << 64) - 1
+_MASK63 = np.uint64((1 << 63) - 1)
+# Polynomial string hash over UTF-8 bytes, mod 2**64 (an odd base is invertible mod 2**64).
+_BASE = 0x100000001B3
+_BASE_INV = pow(_BASE, -1, 1 << 64)
+_MAX_PERM = 256
+
+
+def _seed(label: str) -> int:
+    return int.from_bytes(hashlib.blake2b(label.encode(), digest_size=8).digest(), "little")
+
+
+# Permutation i is x -> (A[i] * x + B[i]) mod 2**64, keeping the top 32 bits (multiply-add-shift,
+# Dietzfelbinger 1996): exact in numpy's wrapping uint64 arithmetic, where (a*x+b) mod (2**61-1)
+# would need 128-bit products. Seeds: A[i] = blake2b("marsad/minhash/a/<i>") | 1,
+# B[i] = blake2b("marsad/minhash/b/<i>"), 8-byte digests read little-endian.
+_PERM_A = np.array([_seed(f"marsad/minhash/a/{i}") | 1 for i in range(_MAX_PERM)], np.uint64)
+_PERM_B = np.array([_seed(f"marsad/minhash/b/{i}") for i in range(_MAX_PERM)], np.uint64)
+
+
+def _splitmix(x: np.ndarray) -> np.ndarray:
+    """The splitmix64 finalizer: a bijection on uint64 that spreads every bit over all bits."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def content_hash(key_text: str) -> str:
+    """SHA-256 (first 32 hex digits) of key-normalized text with whitespace runs collapsed."""
+    return hashlib.sha256(" ".join(key_text.split()).encode("utf-8")).hexdigest()[:32]
+
+
+def _shingle_array(tokens: list[str], k: int) -> np.ndarray:
+    """Sorted unique 64-bit hashes of the word k-shingles of `tokens` (one shingle if fewer)."""
+    if not tokens:
+        return np.zeros(0, np.uint64)
+    data = np.frombuffer(" ".join(tokens).encode("utf-8"), np.uint8).astype(np.uint64)
+    n = len(data)
+    with np.errstate(over="ignore"):
+        powers = np.empty(n + 1, np.uint64)
+        powers[0] = 1
+        powers[1:] = np.uint64(_BASE)
+        powers = np.cumprod(powers)
+        inverse = np.empty(n + 1, np.uint64)
+        inverse[0] = 1
+        inverse[1:] = np.uint64(_BASE_INV)
+        inverse = np.cumprod(inverse)
+        prefix = np.zeros(n + 1, np.uint64)
+        np.cumsum(data * powers[:n], out=prefix[1:])
+        ends = np.cumsum([len(t.encode("utf-8")) + 1 for t in tokens]) - 1  # byte after token
+        starts = np.concatenate(([0], ends[:-1] + 1))
+        width = min(k, len(tokens))
+        first, last = starts[: len(tokens) - width + 1], ends[width - 1 :]
+        # hash of bytes [first, last) = (prefix[last] - prefix[first]) / BASE**first
+        raw = (prefix[last] - prefix[first]) * inverse[first]
+        return np.unique(_splitmix(raw + np.uint64(width)))
+
+
+def shingles(key_text: str, k: int = K) -> set[int]:
+    """The word k-shingles of key-normalized text, each hashed to a stable unsigned 64-bit int.
+
+    A shingle's value is splitmix64(poly + k), where poly is the polynomial hash (base
+    0x100000001B3, mod 2**64) of the shingle's UTF-8 bytes, words joined by one space. Unlike
+    Python's hash() it is the same in every process. Text of fewer than k words is one shingle.
+    """
+    return set(_shingle_array(key_text.split(), k).tolist())
+
+
+def _minhash_array(values: np.ndarray, num_perm: int) -> np.ndarray:
+    if not 0 < num_perm <= _MAX_PERM:
+        raise ValueError(f"num_perm must be between 1 and {_MAX_PERM}, not {num_perm}")
+    if values.size == 0:
+        raise ValueError("cannot compute a MinHash signature of an empty shingle set")
+    out = np.empty(num_perm, np.uint64)
+    step = 32  # permutations per block: keeps the work array in the CPU cache
+    with np.errstate(over="ignore"):
+        for lo in range(0, num_perm, step):
+            hi = min(lo + step, num_perm)
+            block = _PERM_A[lo:hi, None] * values[None, :]
+            block += _PERM_B[lo:hi, None]
+            out[lo:hi] = block.min(axis=1)
+    # the top 32 bits are monotone in the 64-bit value, so shifting the minimum is enough
+    return out >> np.uint64(32)
+
+
+def minhash(shingles: set[int], num_perm: int = NUM_PERM) -> tuple[int, ...]:
+    """MinHash signature: for each of `num_perm` fixed permutations, the smallest 32-bit image.
+
+    Deterministic across processes and machines (seeds above); the first n values of a longer
+    signature equal the n-value signature. Raises ValueError for an empty set.
+    """
+    values = np.fromiter(shingles, np.uint64, count=len(shingles))
+    return tuple(_minhash_array(values, num_perm).tolist())
+
+
+def _band_array(sig: np.ndarray, bands: int, first_band: int) -> np.ndarray:
+    if bands <= 0 or len(sig) % bands:
+        raise ValueError(f"a signature of {len(sig)} values cannot be cut into {bands} bands")
+    rows = sig.astype(np.uint64).reshape(bands, -1)
+    with np.errstate(over="ignore"):
+        acc = _splitmix(np.arange(first_band + 1, first_band + bands + 1, dtype=np.uint64))
+        for column in rows.T:
+            acc = _splitmix((acc * np.uint64(_BASE)) ^ column)
+    return acc & _MASK63
+
+
+def band_hashes(sig: tuple[int, ...], bands: int = BANDS, *, first_band: int = 0) -> tuple[int, ...]:
+    """LSH band hashes: the signature cut into `bands` equal runs, each hashed with its band index
+    (first_band + i) to a non-negative 63-bit int. Equal hashes mean an equal band at the same
+    index. Raises ValueError when len(sig) is not a multiple of `bands`."""
+    return tuple(_band_array(np.array(sig, np.uint64), bands, first_band).tolist())
+
+
+def jaccard(a: set[int], b: set[int]) -> float:
+    """|A ∩ B| / |A ∪ B|; 0.0 when both are empty."""
+    union = len(a | b)
+    return len(a & b) / union if union else 0.0
+
+
+def containment(small: set[int], big: set[int]) -> float:
+    """Share of `small` found in `big`: |small ∩ big| / |small|; 0.0 when `small` is empty."""
+    return len(small & big) / len(small) if small else 0.0
+
+
+def estimate_jaccard(sig_a: tuple[int, ...], sig_b: tuple[int, ...]) -> float:
+    """Jaccard estimate from two signatures of one scheme: the share of equal positions."""
+    if not sig_a or len(sig_a) != len(sig_b):
+        raise ValueError("signatures must be non-empty and of equal length")
+    return sum(x == y for x, y in zip(sig_a, sig_b, strict=True)) / len(sig_a)
+
+
+def estimate_containment(j: float, n_a: int, n_b: int) -> float:
+    """Containment of the smaller set in the larger, from their Jaccard and sizes:
+    |A ∩ B| = J(|A|+|B|)/(1+J), divided by the smaller size; clipped to [0, 1]."""
+    small = min(n_a, n_b)
+    if small <= 0:
+        return 0.0
+    return min(1.0, j * (n_a + n_b) / ((1.0 + j) * small))
+
+
+def _fingerprint_tokens(tokens: list[str], scheme: Scheme) -> Fingerprint:
+    digest = content_hash(" ".join(tokens))
+    if len(tokens) < scheme.min_tokens:
+        return Fingerprint(digest, (), (), len(tokens), 0)
+    values = _shingle_array(tokens, scheme.k)
+    lead = _shingle_array(tokens[: scheme.lead_tokens], scheme.k)
+    sig = _minhash_array(values, scheme.num_perm)
+    lead_sig = _minhash_array(lead, scheme.lead_perm)
+    bands = np.concatenate(
+        (
+            _band_array(sig, scheme.bands, 0),
+            _band_array(lead_sig, scheme.lead_bands, scheme.bands),
+        )
+    )
+    return Fingerprint(
+        content_hash=digest,
+        minhash=tuple(sig.tolist()),
+        bands=tuple(bands.tolist()),
+        n_tokens=len(tokens),
+        shingle_count=len(values),
+        lead_minhash=tuple(lead_sig.tolist()),
+        lead_shingle_count=len(lead),
+    )
+
+
+def fingerprint_key(key_text: str, scheme: Scheme = SCHEME) -> Fingerprint | None:
+    """fingerprint() for text that is already key-normalized; None when it has no words."""
+    tokens = key_text.split()
+    return _fingerprint_tokens(tokens, scheme) if tokens else None
+
+
+def fingerprint(body: str | None, scheme: Scheme = SCHEME) -> Fingerprint | None:
+    """Fingerprint a clean body (dateline and attribution already removed).
+
+    Returns None when the body is missing or has no words after key normalization; a Fingerprint
+    with empty signatures and bands when it has fewer than MIN_TOKENS key tokens.
+    """
+    if not body:
+        return None
+    from extractors.clean import normalize_key  # lazy: clean.py owns the key normalization
+
+    return fingerprint_key(normalize_key(body), scheme)
+
+
+def exact_key(fp: Fingerprint, title: str | None) -> str | None:
+    """The key under which exact copies share a cluster.
+
+    For a body of MIN_TOKENS key tokens or more: its content_hash. For a shorter body (a
+    one-line breaking item, "details to follow"): a hash of the content_hash and the
+    key-normalized title, so short items join only when both line and title are equal; None
+    (the item stays alone) when there is no title.
+    """
+    if not fp.is_short:
+        return fp.content_hash
+    if not title or not title.strip():
+        return None
+    from extractors.clean import normalize_key
+
+    return content_hash(f"{fp.content_hash} {normalize_key(title)}")
+
+
+def is_near_duplicate(
+    sig_a: tuple[int, ...],
+    n_a: int,
+    sig_b: tuple[int, ...],
+    n_b: int,
+    *,
+    lead_a: tuple[tuple[int, ...], int] | None = None,
+    lead_b: tuple[tuple[int, ...], int] | None = None,
+    thresholds: Thresholds = THRESHOLDS,
+) -> bool:
+    """Same story, decided from stored signatures alone.
+
+    `n_a`, `n_b` are shingle counts; `lead_a`, `lead_b` optional (lead signature, lead shingle
+    count) pairs. True when the estimated Jaccard reaches thresholds.jaccard, or the estimated
+    containment of the smaller body in the larger reaches thresholds.containment, or (with
+    leads) the estimated containment of the smaller lead in the larger reaches
+    thresholds.lead_containment. False when either signature is empty (a short body).
+    """
+    if not sig_a or not sig_b:
+        return False
+    j = estimate_jaccard(sig_a, sig_b)
+    if j >= thresholds.jaccard or estimate_containment(j, n_a, n_b) >= thresholds.containment:
+        return True
+    if lead_a and lead_b and lead_a[0] and lead_b[0]:
+        j_lead = estimate_jaccard(lead_a[0], lead_b[0])
+        c_lead = estimate_containment(j_lead, lead_a[1], lead_b[1])
+        return c_lead >= thresholds.lead_containment
+    return False
+
+
+def same_story(
+    a: Fingerprint | set[int],
+    b: Fingerprint | set[int],
+    thresholds: Thresholds = THRESHOLDS,
+) -> bool:
+    """The verification rule applied to LSH candidates.
+
+    Two shingle sets: exact Jaccard >= thresholds.jaccard, or exact containment of the smaller
+    in the larger >= thresholds.containment (sets under MIN_TOKENS - K + 1 shingles never
+    match). Two Fingerprints: equal content_hash, else is_near_duplicate on their whole-body
+    and lead signatures; a short fingerprint matches nothing here (see exact_key).
+    """
+    if isinstance(a, Fingerprint) and isinstance(b, Fingerprint):
+        if a.is_short or b.is_short:
+            return False
+        if a.content_hash == b.content_hash:
+            return True
+        return is_near_duplicate(
+            a.minhash,
+            a.shingle_count,
+            b.minhash,
+            b.shingle_count,
+            lead_a=(a.lead_minhash, a.lead_shingle_count),
+            lead_b=(b.lead_minhash, b.lead_shingle_count),
+            thresholds=thresholds,
+        )
+    if isinstance(a, set) and isinstance(b, set):
+        small, big = (a, b) if len(a) <= len(b) else (b, a)
+        if len(small) < MIN_TOKENS - K + 1:
+            return False
+        if jaccard(a, b) >= thresholds.jaccard:
+            return True
+        return containment(small, big) >= thresholds.containment
+    raise TypeError("same_story compares two Fingerprints or two shingle sets, not a mix")

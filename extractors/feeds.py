@@ -1,0 +1,235 @@
+"""Parsing RSS and Atom feeds into FeedEntry records, safely.
+
+Feeds are untrusted input: a DOCTYPE that declares entities is removed before parsing (so nothing is
+expanded and nothing external is fetched) and the feed is reported as unsafe; a feed that parses
+only partly keeps the entries it could read and reports why.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urljoin
+from zoneinfo import ZoneInfo
+
+import feedparser
+from lxml import html as lxml_html
+
+from extractors.clean import html_to_text
+from extractors.dates import parse_feed_date
+
+DOCTYPE = re.compile(rb"<!DOCTYPE[^>\[]*(\[.*?\])?\s*>", re.IGNORECASE | re.DOTALL)
+ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
+HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html)[\s>]", re.I | re.S)
+FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json", "text/xml")
+UPDATE_PERIOD_MINUTES = {"hourly": 60, "daily": 1440, "weekly": 10080, "monthly": 43200}
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    """One item of a feed, as text. `url` is absolute; dates are timezone-aware (UTC)."""
+
+    url: str
+    title: str | None = None
+    summary: str | None = None
+    content: str | None = None  # the feed's full text of the article, if it carries one
+    author: str | None = None
+    published_at: datetime | None = None
+    updated_at: datetime | None = None
+    tags: tuple[str, ...] = ()
+    guid: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "title": self.title,
+            "summary": self.summary,
+            "content": self.content,
+            "author": self.author,
+            "published_at": self.published_at.isoformat() if self.published_at else None,
+            "updated_at": self.updated_at.isoformat() if self.updated_at else None,
+            "tags": list(self.tags),
+            "guid": self.guid,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FeedEntry:
+        def when(value: str | None) -> datetime | None:
+            return datetime.fromisoformat(value) if value else None
+
+        return cls(
+            url=data["url"],
+            title=data.get("title"),
+            summary=data.get("summary"),
+            content=data.get("content"),
+            author=data.get("author"),
+            published_at=when(data.get("published_at")),
+            updated_at=when(data.get("updated_at")),
+            tags=tuple(data.get("tags") or ()),
+            guid=data.get("guid"),
+        )
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """What a feed body yielded. `error` is set when the feed was bad, even if entries were read."""
+
+    entries: tuple[FeedEntry, ...] = ()
+    title: str | None = None
+    link: str | None = None
+    ttl_minutes: int | None = None  # RSS <ttl> or sy:updatePeriod/sy:updateFrequency
+    error: str | None = None
+    is_html: bool = False
+    feed_links: tuple[str, ...] = field(default_factory=tuple)  # advertised by an HTML page
+
+
+class FeedError(Exception):
+    """A feed could not be parsed at all."""
+
+
+def parse_feed(
+    body: bytes,
+    *,
+    url: str,
+    content_type: str | None = None,
+    tz: ZoneInfo | None = None,
+) -> ParsedFeed:
+    """Parse a feed body fetched from `url`. Never raises for bad content: see ParsedFeed.error.
+
+    `content_type` is the HTTP Content-Type (its charset wins over the XML declaration, as
+    RFC 3023 says); `tz` is the feed's time zone for dates written without one.
+    """
+    if looks_like_html(body, content_type):
+        links = discover_feed_links(body, base_url=url)
+        hint = f"; the page advertises a feed at {links[0]}" if links else ""
+        return ParsedFeed(
+            error=f"the URL returned an HTML page, not a feed{hint}",
+            is_html=True,
+            feed_links=tuple(links),
+        )
+    problems: list[str] = []
+    if ENTITY_DECL.search(body[:65536]):
+        body = DOCTYPE.sub(b"", body, count=1)
+        problems.append("the feed declares XML entities (unsafe); they were not expanded")
+    headers = {"content-location": url}
+    if content_type:
+        headers["content-type"] = content_type
+    parsed = feedparser.parse(
+        body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+    )
+    entries = tuple(_entries(parsed.entries, url, tz))
+    if parsed.bozo:
+        problem = _bozo_message(parsed.get("bozo_exception"))
+        if problem:
+            problems.append(problem)
+    if not entries and not parsed.feed and not problems:
+        problems.append("no feed found in the response")
+    meta = parsed.feed
+    return ParsedFeed(
+        entries=entries,
+        title=_text(meta.get("title")),
+        link=meta.get("link"),
+        ttl_minutes=_ttl_minutes(meta),
+        error="; ".join(problems) or None,
+    )
+
+
+def looks_like_html(body: bytes, content_type: str | None) -> bool:
+    """True when a response is an HTML page rather than a feed."""
+    ctype = (content_type or "").split(";")[0].strip().lower()
+    if ctype in ("text/html", "application/xhtml+xml"):
+        return not body.lstrip()[:200].lower().startswith(b"<?xml") or b"<rss" in body[:2000]
+    return bool(HTML_START.match(body[:4096]))
+
+
+def discover_feed_links(body: bytes | str, *, base_url: str) -> list[str]:
+    """Feed URLs a web page advertises with <link rel="alternate" type="...rss+xml" href>."""
+    try:
+        doc = lxml_html.fromstring(body)
+    except (ValueError, TypeError, lxml_html.etree.ParserError):
+        return []
+    found: list[str] = []
+    for link in doc.iter("link"):
+        rel = (link.get("rel") or "").lower().split()
+        kind = (link.get("type") or "").lower().strip()
+        href = link.get("href")
+        if "alternate" in rel and kind in FEED_TYPES and href:
+            absolute = urljoin(base_url, href.strip())
+            if absolute not in found:
+                found.append(absolute)
+    return found
+
+
+def _entries(items: Iterable[Any], base_url: str, tz: ZoneInfo | None) -> Iterable[FeedEntry]:
+    for item in items:
+        link = _link(item, base_url)
+        if not link:
+            continue
+        content = None
+        if item.get("content"):
+            content = html_to_text(" ".join(c.get("value", "") for c in item["content"])) or None
+        summary = html_to_text(item.get("summary") or "") or None
+        if content and summary and content == summary:
+            content = None
+        tags = tuple(
+            dict.fromkeys(t["term"].strip() for t in item.get("tags") or () if t.get("term"))
+        )
+        yield FeedEntry(
+            url=link,
+            title=_text(item.get("title")),
+            summary=summary,
+            content=content,
+            author=_text(item.get("author")),
+            published_at=parse_feed_date(item.get("published") or item.get("updated"), tz=tz),
+            updated_at=parse_feed_date(item.get("updated"), tz=tz),
+            tags=tags,
+            guid=item.get("id"),
+        )
+
+
+def _link(item: Any, base_url: str) -> str | None:
+    candidates = [item.get("link")]
+    candidates += [link.get("href") for link in item.get("links") or () if link.get("href")]
+    guid = item.get("id")
+    if guid and item.get("guidislink"):
+        candidates.append(guid)
+    for candidate in candidates:
+        if candidate and candidate.strip():
+            absolute = urljoin(base_url, candidate.strip())
+            if absolute.lower().startswith(("http://", "https://")):
+                return absolute
+    return None
+
+
+def _text(value: str | None) -> str | None:
+    if not value:
+        return None
+    text = html_to_text(value) if "<" in value or "&" in value else " ".join(value.split())
+    return text or None
+
+
+def _ttl_minutes(meta: Any) -> int | None:
+    ttl = meta.get("ttl")
+    if ttl and str(ttl).strip().isdigit():
+        return int(str(ttl).strip())
+    period = (meta.get("sy_updateperiod") or "").strip().lower()
+    if period in UPDATE_PERIOD_MINUTES:
+        frequency = str(meta.get("sy_updatefrequency") or "1").strip()
+        times = int(frequency) if frequency.isdigit() and int(frequency) > 0 else 1
+        return max(1, UPDATE_PERIOD_MINUTES[period] // times)
+    return None
+
+
+def _bozo_message(exc: BaseException | None) -> str | None:
+    if exc is None:
+        return None
+    name = type(exc).__name__
+    if name == "CharacterEncodingOverride":
+        return None  # declared and actual encodings differ but the text decoded fine
+    if name == "NonXMLContentType":
+        return None
+    message = getattr(exc, "getMessage", lambda: str(exc))()
+    return f"the feed is not well-formed XML ({message}); kept what could be read"

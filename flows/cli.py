@@ -1,0 +1,210 @@
+"""The `marsad` command line. Every subcommand takes --config and --db after its name.
+
+User errors (bad configuration, a file that is not a warehouse, a locked warehouse) end with exit
+code 2 and one sentence on stderr; --debug shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from flows.config import Config, ConfigError, default_config_path, load_config
+from flows.summary import describe_run
+from warehouse.db import WarehouseError
+
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """An error the user can fix; printed as one sentence."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.handler(args) or 0)
+    except (ConfigError, WarehouseError, UserError) as exc:
+        if args.debug:
+            raise
+        print(f"marsad: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("marsad: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", type=Path, help="configuration file (default: $MARSAD_CONFIG or ./marsad.toml)"
+    )
+    common.add_argument(
+        "--db", type=Path, help="warehouse file (default: $MARSAD_DB or warehouse.path)"
+    )
+    common.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    parser = argparse.ArgumentParser(
+        prog="marsad", description="Arabic news monitoring: RSS to DuckDB."
+    )
+    parser.set_defaults(debug=False)
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    run = sub.add_parser("run", parents=[common], help="one ingest pass over the feeds")
+    run.add_argument(
+        "--feed", action="append", dest="feeds", metavar="NAME", help="only this feed (repeatable)"
+    )
+    run.add_argument("--due", action="store_true", help="only feeds whose next poll time has come")
+    run.set_defaults(handler=cmd_run)
+
+    feeds = sub.add_parser("feeds", help="list and manage feeds")
+    feeds_sub = feeds.add_subparsers(title="feeds commands", metavar="COMMAND")
+    feeds_list = feeds_sub.add_parser("list", parents=[common], help="each feed with its health")
+    feeds_list.set_defaults(handler=cmd_feeds_list)
+
+    sql = sub.add_parser("sql", parents=[common], help="run a read-only query (no query: a shell)")
+    sql.add_argument("query", nargs="?", help="SQL to run")
+    sql.set_defaults(handler=cmd_sql)
+
+    demo = sub.add_parser("demo", parents=[common], help="ingest the bundled sample feeds offline")
+    demo.add_argument(
+        "--port", type=int, default=0, help="port for the sample site (default: any free)"
+    )
+    demo.set_defaults(handler=cmd_demo)
+    return parser
+
+
+def resolve(args: argparse.Namespace) -> tuple[Config, Path]:
+    """The configuration and warehouse path a command uses."""
+    config = load_config(args.config or default_config_path())
+    db = args.db or (Path(os.environ["MARSAD_DB"]) if os.environ.get("MARSAD_DB") else None)
+    return config, db or config.warehouse.path
+
+
+def check_warehouse(db: Path) -> None:
+    """Open the warehouse once so a bad --db fails fast, before Prefect starts."""
+    from warehouse.db import opened
+
+    with opened(db):
+        pass
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config, db = resolve(args)
+    for name in args.feeds or ():
+        config.feed(name)  # unknown names fail here, with the config file named
+    check_warehouse(db)
+    record = run_pass(config, db, feeds=args.feeds, due_only=args.due)
+    print_summary(record)
+    return 0
+
+
+def run_pass(
+    config: Config, db: Path, *, feeds: Sequence[str] | None = None, due_only: bool = False
+) -> dict:
+    """Run the ingest flow in this process (Prefect's embedded server unless PREFECT_API_URL)."""
+    from flows.ingest import ingest
+
+    return ingest(
+        config_path=str(config.path) if config.path else None,
+        db_path=str(db),
+        feeds=list(feeds) if feeds else None,
+        due_only=due_only,
+    )
+
+
+def print_summary(record: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"marsad pass {record.get('run_id', '')}: {record.get('status', '')}")
+    for column in ("feed", "status", "entries", "new", "page errors", "note"):
+        table.add_column(
+            column, justify="right" if column in ("entries", "new", "page errors") else "left"
+        )
+    for row in record.get("feeds", []):
+        table.add_row(
+            row["feed"], row["status"], str(row["entries"]), str(row["new"]),
+            str(row["page_errors"]), (row["note"] or "")[:80],
+        )  # fmt: skip
+    console = Console()
+    console.print(table)
+    console.print(describe_run(record), soft_wrap=True)
+
+
+def cmd_feeds_list(args: argparse.Namespace) -> int:
+    config, db = resolve(args)
+    from warehouse.db import opened
+    from warehouse.feeds import FeedDefinition, sync_feeds
+    from warehouse.queries import query
+
+    with opened(db) as con:
+        sync_feeds(
+            con,
+            [
+                FeedDefinition(f.name, f.url, f.source, f.language, f.timezone, f.enabled)
+                for f in config.feeds
+            ],
+        )
+        columns, rows = query(
+            con,
+            "SELECT name, source, health, last_polled_at, last_status, "
+            "consecutive_failures AS failures, articles, last_error FROM feed_health ORDER BY name",
+        )
+    print_rows(columns, rows)
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    _config, db = resolve(args)
+    from warehouse.queries import QueryError, open_read_only, query
+
+    if not args.query:
+        from flows.shell import interactive_shell
+
+        return interactive_shell(db)
+    con = open_read_only(db)
+    try:
+        columns, rows = query(con, args.query)
+    except QueryError as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        con.close()
+    print_rows(columns, rows)
+    return 0
+
+
+def print_rows(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(show_lines=False)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("NULL" if v is None else str(v) for v in row))
+    console = Console()
+    console.print(table)
+    console.print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from flows.demo import run_demo
+
+    db = args.db or Path("data/demo.duckdb")
+    record = run_demo(db, port=args.port)
+    print_summary(record)
+    query = "select source, count(*) from articles group by 1"
+    print(f'\nThe demo warehouse is {db}. Try:\n  marsad sql --db {db} "{query}"')
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,344 @@
+"""The ingest flow: one pass over the feeds, from RSS to the warehouse.
+
+    poll feeds -> parse entries -> keep new ones -> fetch pages -> extract, clean -> load
+
+Feeds are handled in batches; each batch is loaded in one transaction together with its feeds'
+state, so a pass killed at any point loses nothing: the next pass refetches what was not loaded.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.context import get_run_context
+
+from extractors.article import FeedContext
+from extractors.feeds import FeedEntry
+from extractors.fetch import FetchPolicy
+from extractors.guard import AllowList
+from extractors.polling import is_due
+from extractors.urls import InvalidURL, canonical_url
+from flows import progress
+from flows.config import Config, load_config
+from flows.steps import (
+    FeedPoll,
+    FeedTarget,
+    PageJob,
+    PageResult,
+    extract_articles,
+    extract_one,
+    fetch_pages,
+    poll_feeds,
+)
+from flows.summary import describe_run
+from warehouse.db import WarehouseError, opened
+from warehouse.feeds import FeedDefinition, FeedState, feed_states, sync_feeds
+from warehouse.load import (
+    FetchErrorRecord,
+    LoadBatch,
+    LoadResult,
+    PendingPage,
+    SeenUrl,
+    finish_run,
+    known_urls,
+    load_batch,
+    pending_due,
+    record_errors,
+    start_run,
+)
+
+FEEDS_PER_BATCH = 25
+PAGE_RETRY_DELAY = timedelta(minutes=5)
+
+
+@dataclass
+class FeedSummary:
+    feed: str
+    status: str  # ok | not modified | failed | skipped
+    entries: int = 0
+    new: int = 0
+    page_errors: int = 0
+    note: str = ""
+
+
+@dataclass
+class PassSummary:
+    run_id: str
+    status: str
+    feeds: list[FeedSummary] = field(default_factory=list)
+    totals: dict = field(default_factory=dict)
+
+    def table(self) -> list[dict]:
+        return [f.__dict__ for f in self.feeds]
+
+
+def fetch_policy(config: Config) -> FetchPolicy:
+    f = config.fetch
+    return FetchPolicy(
+        user_agent=f.user_agent,
+        timeout_s=f.timeout_s,
+        connect_timeout_s=min(10.0, f.timeout_s),
+        max_redirects=f.max_redirects,
+        retries=f.retries,
+        concurrency=f.concurrency,
+        per_host_concurrency=f.per_host_concurrency,
+        min_host_delay_s=f.min_host_delay_s,
+        allow_private=AllowList.parse(f.allow_private),
+    )
+
+
+@flow(name="ingest", log_prints=False, validate_parameters=False)
+def ingest(
+    config_path: str | None = None,
+    db_path: str | None = None,
+    feeds: list[str] | None = None,
+    due_only: bool = False,
+) -> dict:
+    """One ingest pass over all enabled feeds (or the named ones); returns the run record."""
+    logger = get_run_logger()
+    config = load_config(config_path or os.environ.get("MARSAD_CONFIG") or "marsad.toml")
+    db = Path(db_path) if db_path else config.warehouse.path
+    run_id = uuid.uuid4().hex[:16]
+    started = datetime.now(UTC)
+    flow_run = get_run_context().flow_run  # type: ignore[union-attr]
+    with opened(db) as con:
+        sync_feeds(con, [_definition(f) for f in config.feeds])
+        states = {s.name: s for s in feed_states(con)}
+        start_run(con, run_id, str(flow_run.id) if flow_run else None, started)
+
+    targets, skipped = select_feeds(config, states, feeds, due_only, started)
+    summary = PassSummary(run_id, "running", feeds=skipped)
+    logger.info("Pass %s: %d feeds to poll, %d skipped", run_id, len(targets), len(skipped))
+    progress.emit("start", feeds=len(targets))
+    policy = fetch_policy(config)
+    try:
+        with extraction_pool() as pool:
+            for start in range(0, len(targets), FEEDS_PER_BATCH):
+                batch = targets[start : start + FEEDS_PER_BATCH]
+                summary.feeds += ingest_batch(config, db, run_id, batch, policy, pool)
+    except BaseException:
+        try:
+            with opened(db, lock_timeout_s=5) as con:
+                finish_run(con, run_id, "failed", datetime.now(UTC))
+        except WarehouseError:
+            pass  # the run record stays 'running'; the error itself is what the user needs
+        raise
+    with opened(db) as con:
+        record = finish_run(con, run_id, "completed", datetime.now(UTC))
+    summary.status = "completed"
+    summary.totals = record
+    for f in summary.feeds:
+        if f.status == "failed":
+            logger.warning("Feed %s failed: %s", f.feed, f.note)
+    create_table_artifact(
+        key="ingest-summary",
+        table=summary.table() or [{"feed": "-", "status": "no feeds polled"}],
+        description=describe_run(record),
+    )
+    logger.info(describe_run(record))
+    progress.emit("done", summary=summary)
+    return {**record, "feeds": summary.table()}
+
+
+def select_feeds(
+    config: Config,
+    states: dict[str, FeedState],
+    names: Sequence[str] | None,
+    due_only: bool,
+    now: datetime,
+) -> tuple[list[FeedTarget], list[FeedSummary]]:
+    """The feeds this pass polls, and those it skips with the reason."""
+    chosen = [config.feed(n) for n in names] if names else [f for f in config.feeds if f.enabled]
+    targets: list[FeedTarget] = []
+    skipped: list[FeedSummary] = []
+    for feed in chosen:
+        state = states.get(feed.name)
+        context = FeedContext(name=feed.name, source=feed.source, timezone=feed.zone)
+        if state is not None and not state.enabled:
+            skipped.append(FeedSummary(feed.name, "skipped", note=state.last_error or "disabled"))
+            continue
+        held = state is not None and state.consecutive_failures > 0
+        if state is not None and (due_only or held) and not is_due(state.next_poll_at, now):
+            when = state.next_poll_at.isoformat(timespec="minutes") if state.next_poll_at else ""
+            skipped.append(FeedSummary(feed.name, "skipped", note=f"next poll at {when}"))
+            continue
+        url = state.url if state is not None else feed.url
+        targets.append(FeedTarget(feed.name, url, context, state))
+    return targets, skipped
+
+
+def ingest_batch(
+    config: Config,
+    db: Path,
+    run_id: str,
+    targets: Sequence[FeedTarget],
+    policy: FetchPolicy,
+    pool: Executor | None,
+) -> list[FeedSummary]:
+    """Poll, fetch, extract and load one batch of feeds."""
+    logger = get_run_logger()
+    polls = poll_feeds(targets, policy, config.fetch.max_feed_bytes)
+    now = datetime.now(UTC)
+    batch = LoadBatch(run_id=run_id, keep_raw_html=config.warehouse.keep_raw_html)
+    c = batch.counters
+    c.feeds_total = len(polls)
+    summaries: dict[str, FeedSummary] = {}
+    candidates: list[tuple[FeedPoll, FeedEntry, str]] = []
+    for poll in polls:
+        name = poll.target.name
+        summaries[name] = FeedSummary(
+            name, poll.outcome.replace("_", " "), entries=len(poll.entries), note=poll.error or ""
+        )
+        batch.feed_updates.append(poll.update)  # type: ignore[arg-type]
+        if poll.moved_to:
+            logger.warning(
+                "Feed %s moved permanently to %s; stored URL updated", name, poll.moved_to
+            )
+        if poll.outcome == "failed":
+            c.feeds_failed += 1
+        elif poll.outcome == "not_modified":
+            c.feeds_not_modified += 1
+        else:
+            c.feeds_ok += 1
+        if poll.error:
+            batch.errors.append(FetchErrorRecord(name, poll.target.url, "feed", poll.error, now))
+        c.entries_seen += len(poll.entries)
+        for entry in poll.entries:
+            try:
+                candidates.append((poll, entry, canonical_url(entry.url)))
+            except InvalidURL as exc:
+                batch.errors.append(FetchErrorRecord(name, entry.url, "feed", str(exc), now))
+
+    feed_names = [t.name for t in targets]
+    with opened(db) as con:
+        known = known_urls(con, [(e.url, canon) for _, e, canon in candidates])
+        retries = pending_due(con, feed_names, now)
+    jobs: list[PageJob] = []
+    queued: set[str] = set()
+    for poll, entry, canon in candidates:
+        if entry.url in known or canon in queued:
+            if entry.url not in known:
+                batch.seen_urls.append(SeenUrl(entry.url, canon, poll.target.name, now))
+            continue
+        queued.add(canon)
+        jobs.append(PageJob(entry, canon, poll.target.context, first_seen_at=now))
+    contexts = {t.name: t.context for t in targets}
+    for pending in retries:
+        if pending.canonical_url in queued:
+            continue
+        queued.add(pending.canonical_url)
+        jobs.append(
+            PageJob(
+                FeedEntry.from_json(pending.entry),
+                pending.canonical_url,
+                contexts[pending.feed_name],
+                attempts=pending.attempts,
+                first_seen_at=pending.first_seen_at,
+            )
+        )
+    progress.emit("feeds", polled=len(polls), pages=len(jobs))
+
+    pages = fetch_pages(jobs, policy, config.fetch.max_page_bytes)
+    c.pages_fetched = sum(1 for p in pages if p.error is None)
+    good: list[PageResult] = []
+    fallback: list[PageResult] = []
+    for page in pages:
+        job = page.job
+        if job.attempts:
+            batch.done_pending.append(job.canonical_url)
+        if page.error is None:
+            good.append(page)
+            continue
+        c.pages_failed += 1
+        summaries.get(job.feed.name, FeedSummary(job.feed.name, "retry")).page_errors += 1
+        batch.errors.append(FetchErrorRecord(job.feed.name, job.entry.url, "page", page.error, now))
+        attempts = job.attempts + 1
+        if attempts >= config.fetch.page_retry_passes:
+            fallback.append(page)  # past the cap: keep the feed's own text
+        else:
+            if job.attempts:
+                batch.done_pending.remove(job.canonical_url)
+            batch.pending.append(
+                PendingPage(
+                    job.canonical_url,
+                    job.feed.name,
+                    job.entry.to_json(),
+                    attempts,
+                    page.error,
+                    job.first_seen_at or now,
+                    now + PAGE_RETRY_DELAY * attempts,
+                )
+            )
+    articles, errors = extract_articles(good, pool, config.warehouse.keep_raw_html)
+    for page in fallback:
+        article, error = extract_one(
+            page.job.entry, page.job.feed, page.fetched_at, None, None, False
+        )
+        if article is not None:
+            articles.append(article)
+        if error:
+            errors.append(
+                FetchErrorRecord(page.job.feed.name, page.job.entry.url, "extract", error, now)
+            )
+    batch.articles = articles
+    batch.errors += errors
+    result = load(db, batch)
+    for name, n in result.new_by_feed.items():
+        if name in summaries:
+            summaries[name].new = n
+    progress.emit("batch", feeds=len(polls), new=result.articles_new)
+    return list(summaries.values())
+
+
+@task(name="load-batch", cache_policy=NO_CACHE)
+def load(db: Path, batch: LoadBatch) -> LoadResult:
+    """Load the batch in one transaction. When the warehouse stays locked, the batch's feed state
+    is not saved either, so the next pass fetches the same entries again: nothing is lost."""
+    logger = get_run_logger()
+    with opened(db) as con:
+        result = load_batch(con, batch)
+    logger.info(
+        "Loaded %d new articles (%d copies of known stories), %d errors",
+        result.articles_new,
+        result.articles_duplicate,
+        result.errors,
+    )
+    return result
+
+
+@contextmanager
+def extraction_pool() -> Iterator[Executor | None]:
+    """Processes for extraction (CPU-bound) on every core; none on a single-core machine."""
+    workers = os.cpu_count() or 1
+    if workers < 2:
+        yield None
+        return
+    context = multiprocessing.get_context("spawn")  # fork is unsafe beside Prefect's threads
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _definition(feed) -> FeedDefinition:  # type: ignore[no-untyped-def]
+    return FeedDefinition(
+        feed.name, feed.url, feed.source, feed.language, feed.timezone, feed.enabled
+    )
+
+
+def record_load_failure(db: Path, run_id: str, error: str) -> None:
+    """Record that a batch could not be loaded (e.g. the warehouse stayed locked)."""
+    with opened(db) as con:
+        record_errors(con, run_id, [FetchErrorRecord(None, None, "load", error, datetime.now(UTC))])

@@ -1,0 +1,305 @@
+"""The steps of an ingest pass as Prefect tasks: coarse (per batch of feeds or pages), plain
+functions underneath. Each step turns failures into records, never exceptions, so one bad feed,
+page or article never fails a pass."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from extractors.article import Article, FeedContext, build_article, decode_html, extract_page
+from extractors.feeds import FeedEntry, parse_feed
+from extractors.fetch import Fetcher, FetchPolicy, FetchResult
+from extractors.polling import PollHints, next_poll_after_failure, next_poll_after_success
+from warehouse.feeds import FeedState, FeedUpdate
+from warehouse.load import FetchErrorRecord
+
+FEED_ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+)
+PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
+HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "")
+INLINE_EXTRACTION_MAX = 6  # smaller batches are extracted in-process: a pool costs more
+
+
+@dataclass(frozen=True)
+class FeedTarget:
+    """A feed to poll in this pass, with what the warehouse knows of it."""
+
+    name: str
+    url: str
+    context: FeedContext
+    state: FeedState | None
+
+
+@dataclass
+class FeedPoll:
+    """The outcome of polling one feed."""
+
+    target: FeedTarget
+    outcome: str  # ok | not_modified | failed
+    entries: list[FeedEntry] = field(default_factory=list)
+    update: FeedUpdate | None = None
+    error: str | None = None
+    moved_to: str | None = None
+
+
+@dataclass(frozen=True)
+class PageJob:
+    entry: FeedEntry
+    canonical_url: str
+    feed: FeedContext
+    attempts: int = 0  # earlier failed attempts
+    first_seen_at: datetime | None = None
+
+
+@dataclass
+class PageResult:
+    job: PageJob
+    fetched_at: datetime
+    html: str | None = None
+    content_type: str | None = None
+    error: str | None = None
+
+
+@task(name="poll-feeds", cache_policy=NO_CACHE)
+def poll_feeds(
+    targets: Sequence[FeedTarget], policy: FetchPolicy, max_bytes: int
+) -> list[FeedPoll]:
+    """Poll a batch of feeds concurrently with conditional GET and parse what changed."""
+    return asyncio.run(_poll_all(targets, policy, max_bytes))
+
+
+async def _poll_all(
+    targets: Sequence[FeedTarget], policy: FetchPolicy, max_bytes: int
+) -> list[FeedPoll]:
+    async with Fetcher(policy) as fetcher:
+        results = await asyncio.gather(
+            *(
+                fetcher.get(
+                    t.url,
+                    max_bytes=max_bytes,
+                    etag=t.state.etag if t.state else None,
+                    last_modified=t.state.last_modified if t.state else None,
+                    accept=FEED_ACCEPT,
+                )
+                for t in targets
+            )
+        )
+    return [interpret_poll(t, r, datetime.now(UTC)) for t, r in zip(targets, results, strict=True)]
+
+
+def interpret_poll(target: FeedTarget, result: FetchResult, now: datetime) -> FeedPoll:
+    """Turn a feed response into entries and the feed's new state (pure, so it is unit-tested)."""
+    state = target.state
+    failures = state.consecutive_failures if state else 0
+    hints = PollHints(
+        cache_control=result.headers.get("cache-control"),
+        expires=result.headers.get("expires"),
+        retry_after=result.retry_after,
+        date=result.headers.get("date"),
+    )
+    if result.error or result.status is None:
+        failures += 1
+        error = result.error or "no answer"
+        gone = result.status == 410
+        if gone:
+            error = "HTTP 410 Gone: the feed was removed by its publisher; it is now disabled"
+        return FeedPoll(
+            target,
+            "failed",
+            error=error,
+            update=FeedUpdate(
+                name=target.name,
+                polled_at=now,
+                status=result.status,
+                error=error,
+                consecutive_failures=failures,
+                next_poll_at=next_poll_after_failure(now, failures, result.retry_after),
+                enabled=False if gone else None,
+                keep_validators=True,
+            ),
+        )
+    moved = result.permanent_redirect
+    if result.not_modified or (
+        state and result.etag and result.etag == state.etag and state.body_hash
+    ):
+        return FeedPoll(
+            target,
+            "not_modified",
+            moved_to=moved,
+            update=FeedUpdate(
+                name=target.name,
+                polled_at=now,
+                status=result.status,
+                error=None,
+                consecutive_failures=0,
+                next_poll_at=next_poll_after_success(now, hints),
+                url=moved,
+                keep_validators=True,
+            ),
+        )
+    body = result.body or b""
+    body_hash = hashlib.sha256(body).hexdigest()[:32]
+    base = FeedUpdate(
+        name=target.name,
+        polled_at=now,
+        status=result.status,
+        error=None,
+        consecutive_failures=0,
+        next_poll_at=next_poll_after_success(now, hints),
+        etag=result.etag,
+        last_modified=result.last_modified,
+        body_hash=body_hash,
+        url=moved,
+    )
+    if state and state.body_hash == body_hash:
+        # The server ignored our validators but sent the same bytes: nothing to parse.
+        return FeedPoll(target, "not_modified", update=base, moved_to=moved)
+    parsed = parse_feed(
+        body, url=result.final_url, content_type=result.content_type, tz=target.context.timezone
+    )
+    hints = PollHints(
+        ttl_minutes=parsed.ttl_minutes,
+        cache_control=hints.cache_control,
+        expires=hints.expires,
+        date=hints.date,
+    )
+    if parsed.error and not parsed.entries:
+        failures += 1
+        return FeedPoll(
+            target,
+            "failed",
+            error=parsed.error,
+            moved_to=moved,
+            update=FeedUpdate(
+                name=target.name,
+                polled_at=now,
+                status=result.status,
+                error=parsed.error,
+                consecutive_failures=failures,
+                next_poll_at=next_poll_after_failure(now, failures),
+                url=moved,
+                keep_validators=True,
+            ),
+        )
+    update = FeedUpdate(
+        **{
+            **base.__dict__,
+            "error": parsed.error,
+            "next_poll_at": next_poll_after_success(now, hints),
+        }
+    )
+    return FeedPoll(
+        target,
+        "ok",
+        entries=list(parsed.entries),
+        update=update,
+        error=parsed.error,
+        moved_to=moved,
+    )
+
+
+@task(name="fetch-pages", cache_policy=NO_CACHE)
+def fetch_pages(jobs: Sequence[PageJob], policy: FetchPolicy, max_bytes: int) -> list[PageResult]:
+    """Fetch the article pages of a batch concurrently (bounded overall and per host)."""
+    if not jobs:
+        return []
+    return asyncio.run(_fetch_all(jobs, policy, max_bytes))
+
+
+async def _fetch_all(
+    jobs: Sequence[PageJob], policy: FetchPolicy, max_bytes: int
+) -> list[PageResult]:
+    async with Fetcher(policy) as fetcher:
+        results = await asyncio.gather(
+            *(fetcher.get(job.entry.url, max_bytes=max_bytes, accept=PAGE_ACCEPT) for job in jobs)
+        )
+    now = datetime.now(UTC)
+    pages = []
+    for job, result in zip(jobs, results, strict=True):
+        page = PageResult(job, now, content_type=result.content_type)
+        ctype = (result.content_type or "").split(";")[0].strip().lower()
+        if not result.ok:
+            page.error = result.error or f"HTTP {result.status}"
+        elif ctype not in HTML_TYPES:
+            page.error = f"the page is {ctype}, not HTML"
+        else:
+            page.html = decode_html(result.body or b"", result.content_type)
+        pages.append(page)
+    return pages
+
+
+@task(name="extract-articles", cache_policy=NO_CACHE)
+def extract_articles(
+    pages: Sequence[PageResult], pool: Executor | None, keep_raw_html: bool
+) -> tuple[list[Article], list[FetchErrorRecord]]:
+    """Extract and clean every page of the batch, on all cores when a pool is given. A page that
+    fails extraction falls back to the feed's own text and is recorded as an error."""
+    jobs = [
+        (p.job.entry, p.job.feed, p.fetched_at, p.html, p.content_type, keep_raw_html)
+        for p in pages
+    ]
+    if pool is None or len(jobs) <= INLINE_EXTRACTION_MAX:
+        outcomes = [extract_one(*job) for job in jobs]
+    else:
+        chunk = max(1, len(jobs) // (4 * (os.cpu_count() or 1)))
+        outcomes = list(pool.map(_extract_packed, jobs, chunksize=chunk))
+    articles: list[Article] = []
+    errors: list[FetchErrorRecord] = []
+    for page, (article, error) in zip(pages, outcomes, strict=True):
+        if error:
+            errors.append(
+                FetchErrorRecord(
+                    page.job.feed.name, page.job.entry.url, "extract", error, page.fetched_at
+                )
+            )
+        if article is not None:
+            articles.append(article)
+    return articles, errors
+
+
+def _extract_packed(job: tuple) -> tuple[Article | None, str | None]:
+    return extract_one(*job)
+
+
+def extract_one(
+    entry: FeedEntry,
+    feed: FeedContext,
+    fetched_at: datetime,
+    html: str | None,
+    content_type: str | None,
+    keep_raw_html: bool,
+) -> tuple[Article | None, str | None]:
+    """Build one article; on any extraction failure fall back to the feed's text. Returns the
+    article (None only if even the fallback failed) and an error sentence, if any."""
+    error = None
+    if html:
+        try:
+            page = extract_page(html, url=entry.url, tz=feed.timezone)
+            article = build_article(
+                entry,
+                feed,
+                fetched_at=fetched_at,
+                page=page,
+                raw_html=html if keep_raw_html else None,
+                content_type=content_type,
+            )
+            return article, None
+        except Exception as exc:  # one bad page must not fail the pass
+            error = f"extraction failed ({type(exc).__name__}: {exc}); kept the feed's text"
+    try:
+        return build_article(entry, feed, fetched_at=fetched_at), error
+    except Exception as exc:
+        return (
+            None,
+            f"could not build the article from the feed either ({type(exc).__name__}: {exc})",
+        )

@@ -1,0 +1,172 @@
+"""Opening the warehouse: one DuckDB file, upgraded by numbered migrations on open.
+
+A pass holds its write connection only while it reads or loads, so other processes can open the
+file between passes. When another process holds the file, opening retries with backoff and then
+raises WarehouseLocked naming the holder's PID.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+LOCK_HOLDER = re.compile(r"PID (\d+)")
+
+
+class WarehouseError(Exception):
+    """The warehouse file cannot be used; the message names the file and what to do."""
+
+
+class NotAWarehouse(WarehouseError):
+    pass
+
+
+class NewerWarehouse(WarehouseError):
+    pass
+
+
+class WarehouseLocked(WarehouseError):
+    def __init__(self, message: str, pid: int | None) -> None:
+        super().__init__(message)
+        self.pid = pid
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """All migrations shipped with this marsad, as (version, file name, SQL), in order."""
+    found = []
+    for entry in resources.files("warehouse.migrations").iterdir():
+        match = MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def schema_version() -> int:
+    """The schema version this marsad writes."""
+    return migrations()[-1][0]
+
+
+def connect(
+    path: Path | str,
+    *,
+    read_only: bool = False,
+    lock_timeout_s: float = 30.0,
+    migrate: bool = True,
+) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse at `path`, creating and upgrading it as needed.
+
+    Retries with exponential backoff while another process holds the file, for up to
+    `lock_timeout_s` seconds. Raises NotAWarehouse, NewerWarehouse or WarehouseLocked.
+    """
+    path = Path(path)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.exists():
+        raise NotAWarehouse(f"{path}: no warehouse there yet; run `marsad run` first.")
+    deadline = time.monotonic() + lock_timeout_s
+    delay = 0.05
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            text = str(exc)
+            if "not a valid DuckDB database file" in text or "not a DuckDB" in text:
+                raise NotAWarehouse(
+                    f"{path}: this file is not a DuckDB database; pass --db with a marsad "
+                    "warehouse file, or a new path to create one."
+                ) from None
+            if "Could not set lock" not in text:
+                raise WarehouseError(f"{path}: cannot open the warehouse ({text}).") from None
+            if time.monotonic() >= deadline:
+                holder = LOCK_HOLDER.search(text)
+                pid = int(holder.group(1)) if holder else None
+                raise WarehouseLocked(
+                    f"{path}: the warehouse is locked by another process (PID {pid or '?'}); "
+                    "close that program (or open it read-only) and retry; `marsad serve-sql` "
+                    "lets SQL clients share the file with passes.",
+                    pid,
+                ) from None
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+        except duckdb.Error as exc:
+            raise WarehouseError(f"{path}: cannot open the warehouse ({exc}).") from None
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        if migrate:
+            _migrate(con, path, read_only=read_only)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+@contextmanager
+def opened(path: Path | str, **kwargs: object) -> Iterator[duckdb.DuckDBPyConnection]:
+    """connect() as a context manager that always closes the connection."""
+    con = connect(path, **kwargs)  # type: ignore[arg-type]
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The schema version stored in the file; 0 for an empty file."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_name = 'schema_version' AND table_schema = 'main'"
+    ).fetchone()
+    if not exists or not exists[0]:
+        tables = con.execute("SELECT count(*) FROM information_schema.tables").fetchone()
+        if tables and tables[0]:
+            return -1  # a DuckDB file with other tables: not ours
+        return 0
+    row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def _migrate(con: duckdb.DuckDBPyConnection, path: Path, *, read_only: bool) -> None:
+    have = current_version(con)
+    if have < 0:
+        raise NotAWarehouse(
+            f"{path}: this DuckDB file holds other tables, not a marsad warehouse; "
+            "pass --db with a marsad warehouse file or a new path."
+        )
+    newest = schema_version()
+    if have > newest:
+        raise NewerWarehouse(
+            f"{path}: written by a newer marsad (schema version {have}, this one knows up to "
+            f"{newest}); upgrade marsad to use it."
+        )
+    if have == newest:
+        return
+    if read_only:
+        raise WarehouseError(
+            f"{path}: schema version {have} needs an upgrade to {newest}; run any marsad "
+            "command that writes (e.g. `marsad run`) once."
+        )
+    for version, _name, sql in migrations():
+        if version <= have:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            if version == 1:
+                con.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_version "
+                    "(version INTEGER NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+                )
+            con.execute(sql)
+            con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, datetime.now(UTC)])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
