@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -19,9 +19,10 @@ from lxml import html as lxml_html
 
 from extractors.clean import clean_body, clean_title, html_to_text, normalize_display
 from extractors.dates import page_date_from_html, resolve_published_at
-from extractors.dedupe import Fingerprint, fingerprint
+from extractors.dedupe import fingerprint
 from extractors.feeds import FeedEntry
 from extractors.language import detect_language
+from extractors.records import Article
 from extractors.urls import article_id, canonical_url
 
 # trafilatura settings, chosen by bench/extraction.py (see README "Extraction quality").
@@ -60,35 +61,6 @@ class PageContent:
     canonical: str | None = None  # rel=canonical, else og:url
     published_at: datetime | None = None
     tags: tuple[str, ...] = ()
-
-
-@dataclass
-class Article:
-    """One article as it is loaded into the warehouse's articles table."""
-
-    article_id: str
-    url: str
-    canonical_url: str
-    feed_name: str
-    source: str
-    title: str | None
-    body: str | None
-    summary: str | None
-    author: str | None
-    published_at: datetime
-    published_at_source: str
-    fetched_at: datetime
-    language: str | None
-    dateline: str | None
-    attribution: str | None
-    is_breaking: bool
-    tags: list[str]
-    word_count: int
-    content_hash: str | None
-    extraction: str  # 'page' or 'feed'
-    fingerprint: Fingerprint | None = None
-    raw_html: str | None = field(default=None, repr=False)
-    content_type: str | None = None
 
 
 @dataclass(frozen=True)

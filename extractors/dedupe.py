@@ -96,6 +96,18 @@ _MASK63 = np.uint64((1 << 63) - 1)
 _BASE = 0x100000001B3
 _BASE_INV = pow(_BASE, -1, 1 << 64)
 _MAX_PERM = 256
+_TABLE_BYTES = 1 << 15  # precomputed powers cover bodies up to 32 KB of key text
+
+
+def _power_table(base: int, size: int) -> np.ndarray:
+    table = np.full(size, base, np.uint64)
+    table[0] = 1
+    with np.errstate(over="ignore"):
+        return np.cumprod(table)
+
+
+_POWERS = _power_table(_BASE, _TABLE_BYTES + 1)
+_INVERSES = _power_table(_BASE_INV, _TABLE_BYTES + 1)
 
 
 def _seed(label: str) -> int:
@@ -124,30 +136,30 @@ def content_hash(key_text: str) -> str:
     return hashlib.sha256(" ".join(key_text.split()).encode("utf-8")).hexdigest()[:32]
 
 
-def _shingle_array(tokens: list[str], k: int) -> np.ndarray:
-    """Sorted unique 64-bit hashes of the word k-shingles of `tokens` (one shingle if fewer)."""
-    if not tokens:
-        return np.zeros(0, np.uint64)
-    data = np.frombuffer(" ".join(tokens).encode("utf-8"), np.uint8).astype(np.uint64)
+def _shingle_hashes(key_text: str, k: int) -> np.ndarray:
+    """64-bit hashes of the word k-shingles of single-spaced key text, in text order (one
+    shingle when there are fewer than k words)."""
+    data = np.frombuffer(key_text.encode("utf-8"), np.uint8)
     n = len(data)
+    if n == 0:
+        return np.zeros(0, np.uint64)
+    ends = np.append(np.flatnonzero(data == 32), n)  # tokens hold no spaces: ends are spaces
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    width = min(k, len(ends))
+    first, last = starts[: len(ends) - width + 1], ends[width - 1 :]
+    fits = n <= _TABLE_BYTES
+    powers = _POWERS if fits else _power_table(_BASE, n + 1)
+    inverse = _INVERSES if fits else _power_table(_BASE_INV, n + 1)
     with np.errstate(over="ignore"):
-        powers = np.empty(n + 1, np.uint64)
-        powers[0] = 1
-        powers[1:] = np.uint64(_BASE)
-        powers = np.cumprod(powers)
-        inverse = np.empty(n + 1, np.uint64)
-        inverse[0] = 1
-        inverse[1:] = np.uint64(_BASE_INV)
-        inverse = np.cumprod(inverse)
         prefix = np.zeros(n + 1, np.uint64)
         np.cumsum(data * powers[:n], out=prefix[1:])
-        ends = np.cumsum([len(t.encode("utf-8")) + 1 for t in tokens]) - 1  # byte after token
-        starts = np.concatenate(([0], ends[:-1] + 1))
-        width = min(k, len(tokens))
-        first, last = starts[: len(tokens) - width + 1], ends[width - 1 :]
         # hash of bytes [first, last) = (prefix[last] - prefix[first]) / BASE**first
-        raw = (prefix[last] - prefix[first]) * inverse[first]
-        return np.unique(_splitmix(raw + np.uint64(width)))
+        return _splitmix((prefix[last] - prefix[first]) * inverse[first] + np.uint64(width))
+
+
+def _unique(values: np.ndarray) -> np.ndarray:
+    values = np.sort(values)
+    return values[np.append(True, values[1:] != values[:-1])] if len(values) else values
 
 
 def shingles(key_text: str, k: int = K) -> set[int]:
@@ -157,7 +169,7 @@ def shingles(key_text: str, k: int = K) -> set[int]:
     0x100000001B3, mod 2**64) of the shingle's UTF-8 bytes, words joined by one space. Unlike
     Python's hash() it is the same in every process. Text of fewer than k words is one shingle.
     """
-    return set(_shingle_array(key_text.split(), k).tolist())
+    return set(_shingle_hashes(" ".join(key_text.split()), k).tolist())
 
 
 def _minhash_array(values: np.ndarray, num_perm: int) -> np.ndarray:
@@ -192,10 +204,11 @@ def _band_array(sig: np.ndarray, bands: int, first_band: int) -> np.ndarray:
         raise ValueError(f"a signature of {len(sig)} values cannot be cut into {bands} bands")
     rows = sig.astype(np.uint64).reshape(bands, -1)
     with np.errstate(over="ignore"):
-        acc = _splitmix(np.arange(first_band + 1, first_band + bands + 1, dtype=np.uint64))
-        for column in rows.T:
-            acc = _splitmix((acc * np.uint64(_BASE)) ^ column)
-    return acc & _MASK63
+        acc = np.arange(first_band + 1, first_band + bands + 1, dtype=np.uint64)
+        for column in rows.T:  # each step is a bijection of acc for a given column value
+            acc = (acc ^ column) * np.uint64(_BASE)
+            acc ^= acc >> np.uint64(29)
+        return _splitmix(acc) & _MASK63
 
 
 def band_hashes(sig: tuple[int, ...], bands: int = BANDS, *, first_band: int = 0) -> tuple[int, ...]:
@@ -233,11 +246,13 @@ def estimate_containment(j: float, n_a: int, n_b: int) -> float:
 
 
 def _fingerprint_tokens(tokens: list[str], scheme: Scheme) -> Fingerprint:
-    digest = content_hash(" ".join(tokens))
+    key_text = " ".join(tokens)
+    digest = hashlib.sha256(key_text.encode("utf-8")).hexdigest()[:32]  # = content_hash()
     if len(tokens) < scheme.min_tokens:
         return Fingerprint(digest, (), (), len(tokens), 0)
-    values = _shingle_array(tokens, scheme.k)
-    lead = _shingle_array(tokens[: scheme.lead_tokens], scheme.k)
+    in_order = _shingle_hashes(key_text, scheme.k)
+    values = _unique(in_order)
+    lead = _unique(in_order[: max(1, scheme.lead_tokens - scheme.k + 1)])
     sig = _minhash_array(values, scheme.num_perm)
     lead_sig = _minhash_array(lead, scheme.lead_perm)
     bands = np.concatenate(

@@ -45,7 +45,9 @@ def is_public(ip: IPAddress) -> bool:
     multicast, reserved, unspecified, shared (CGNAT), documentation and similar ranges, including
     IPv4 addresses embedded in IPv6 (mapped, 6to4, Teredo)."""
     if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if ip.ipv4_mapped is not None:
+            return is_public(ip.ipv4_mapped)
+        embedded = ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
         if embedded is not None and not is_public(embedded):
             return False
     if ip.is_multicast or ip.is_unspecified or ip.is_reserved or ip.is_loopback:

@@ -283,7 +283,8 @@ class FixtureSite:
         if not folder.is_dir():
             return None
         exact = folder / parts[-1]
-        candidates = [exact] if exact.is_file() else []
+        # A template is only served under its served name, never raw with "{{BASE}}" in it.
+        candidates = [exact] if exact.is_file() and TEMPLATE_MARKER not in exact.name else []
         candidates += [
             f
             for f in sorted(folder.iterdir())
@@ -447,14 +448,14 @@ class _SiteHandler(BaseHTTPRequestHandler):
         head: bool,
         trickle_bytes_per_s: float | None = None,
     ) -> None:
-        """Answer, logging the request once the status line and headers are out."""
+        """Answer; the request is logged first, so a client that has the answer finds it logged."""
+        self._log(status)
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
         if status not in NO_BODY_STATUSES:  # a 304 must not claim a length of 0
             self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self._log(status)
         if head or status in NO_BODY_STATUSES or not body:
             return
         try:

@@ -15,10 +15,11 @@ from datetime import UTC, datetime
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from extractors.article import Article, FeedContext, build_article, decode_html, extract_page
+from extractors.article import FeedContext, build_article, decode_html, extract_page
 from extractors.feeds import FeedEntry, parse_feed
 from extractors.fetch import Fetcher, FetchPolicy, FetchResult
 from extractors.polling import PollHints, next_poll_after_failure, next_poll_after_success
+from extractors.records import Article
 from warehouse.feeds import FeedState, FeedUpdate
 from warehouse.load import FetchErrorRecord
 

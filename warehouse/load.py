@@ -16,7 +16,7 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 
-from extractors.article import Article
+from extractors.records import Article
 from warehouse.feeds import FeedUpdate, save_feed_updates
 
 

@@ -1,0 +1,331 @@
+"""Opening the warehouse: migrations, refusals, locks; loading batches in one transaction."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from extractors.records import Article
+from warehouse.db import (
+    NewerWarehouse,
+    NotAWarehouse,
+    WarehouseLocked,
+    connect,
+    opened,
+    schema_version,
+)
+from warehouse.feeds import FeedDefinition, FeedUpdate, feed_states, sync_feeds
+from warehouse.load import (
+    FetchErrorRecord,
+    LoadBatch,
+    PendingPage,
+    SeenUrl,
+    known_urls,
+    load_batch,
+    pending_due,
+    run_record,
+    start_run,
+)
+
+T0 = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
+CONTRACT_COLUMNS = {
+    "articles": [
+        "article_id", "url", "canonical_url", "feed_name", "source", "title", "body", "summary",
+        "author", "published_at", "published_at_source", "fetched_at", "updated_at", "language",
+        "dateline", "attribution", "is_breaking", "tags", "word_count", "content_hash",
+        "cluster_id", "duplicate_of", "extraction",
+    ],
+    "article_urls": ["article_id", "url", "feed_name", "first_seen_at"],
+    "feeds": [
+        "name", "url", "source", "etag", "last_modified", "last_polled_at", "last_status",
+        "last_error", "consecutive_failures", "next_poll_at", "enabled",
+    ],
+    "ingest_runs": [
+        "run_id", "flow_run_id", "started_at", "finished_at", "status", "feeds_total",
+        "feeds_ok", "feeds_not_modified", "feeds_failed", "entries_seen", "articles_new",
+        "articles_duplicate", "errors",
+    ],
+    "fetch_errors": ["run_id", "feed_name", "url", "stage", "error", "occurred_at"],
+    "article_revisions": ["article_id", "revised_at", "title", "body"],
+    "stories": ["cluster_id", "article_id", "title", "first_seen", "sources", "copies"],
+    "daily_volume": ["day", "source", "articles"],
+}  # fmt: skip
+
+
+def article(
+    n: int, *, feed: str = "one", body: str | None = None, content_hash: str | None = None
+) -> Article:
+    url = f"http://127.0.0.1:9/news/{n}"
+    return Article(
+        article_id=f"id{n:04d}",
+        url=url,
+        canonical_url=url,
+        feed_name=feed,
+        source=feed.title(),
+        title=f"عنوان {n}",
+        body=body if body is not None else f"نص الخبر رقم {n}",
+        summary=None,
+        author=None,
+        published_at=T0,
+        published_at_source="feed",
+        fetched_at=T0 + timedelta(seconds=n),
+        language="ar",
+        dateline=None,
+        attribution=None,
+        is_breaking=False,
+        tags=["سياسة"],
+        word_count=4,
+        content_hash=content_hash or f"hash{n}",
+        extraction="page",
+        raw_html="<html></html>",
+    )
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "w.duckdb"
+    with opened(path) as con:
+        sync_feeds(
+            con,
+            [
+                FeedDefinition("one", "http://127.0.0.1:9/one.xml", "One", "ar", None, True),
+                FeedDefinition("two", "http://127.0.0.1:9/two.xml", "Two", "ar", None, True),
+            ],
+        )
+        start_run(con, "run1", None, T0)
+    return path
+
+
+@pytest.mark.parametrize("table", sorted(CONTRACT_COLUMNS))
+def test_contract_columns_exist(db: Path, table: str) -> None:
+    with opened(db) as con:
+        columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+    assert set(CONTRACT_COLUMNS[table]) <= set(columns)
+
+
+def test_schema_has_no_volatile_defaults(db: Path) -> None:
+    # Clients attached over Quack cannot bind now()/nextval() defaults.
+    with opened(db) as con:
+        defaults = con.execute(
+            "SELECT column_default FROM duckdb_columns() WHERE column_default IS NOT NULL"
+        ).fetchall()
+    assert all("now" not in d[0].lower() and "nextval" not in d[0].lower() for d in defaults)
+
+
+def test_new_file_is_at_current_version_and_reopens(db: Path) -> None:
+    with opened(db) as con:
+        assert (
+            con.execute("SELECT max(version) FROM schema_version").fetchone()[0] == schema_version()
+        )
+    with opened(db) as con:  # a second open migrates nothing and keeps the rows
+        assert con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == schema_version()
+
+
+def test_non_duckdb_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "notes.duckdb"
+    path.write_text("these are my notes, not a database\n")
+    with pytest.raises(NotAWarehouse, match="not a DuckDB database"):
+        connect(path)
+    assert path.read_text() == "these are my notes, not a database\n"  # untouched
+
+
+def test_foreign_duckdb_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE sales (n INTEGER)")
+    con.close()
+    with pytest.raises(NotAWarehouse, match="other tables"):
+        connect(path)
+
+
+def test_newer_warehouse_is_refused(db: Path) -> None:
+    with opened(db) as con:
+        con.execute("INSERT INTO schema_version VALUES (999, now())")
+    with pytest.raises(NewerWarehouse, match="newer marsad"):
+        connect(db)
+
+
+def test_locked_warehouse_names_the_holder(db: Path) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                import duckdb, sys, time
+                con = duckdb.connect({str(db)!r})
+                print("held", flush=True)
+                sys.stdin.readline()
+                """
+            ),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(WarehouseLocked) as info:
+            connect(db, lock_timeout_s=0.3)
+        assert info.value.pid == holder.pid
+        assert f"PID {holder.pid}" in str(info.value)
+    finally:
+        holder.communicate("\n", timeout=10)
+
+
+def test_load_batch_writes_everything_in_one_go(db: Path) -> None:
+    batch = LoadBatch(
+        run_id="run1",
+        articles=[article(1), article(2, feed="two")],
+        seen_urls=[
+            SeenUrl(
+                "http://127.0.0.1:9/news/1?utm_source=x", "http://127.0.0.1:9/news/1", "two", T0
+            )
+        ],
+        feed_updates=[
+            FeedUpdate(
+                "one", T0, 200, None, 0, None, etag='"e1"', last_modified="lm", body_hash="h"
+            )
+        ],
+        errors=[FetchErrorRecord("two", "http://127.0.0.1:9/x", "page", "HTTP 500", T0)],
+    )
+    with opened(db) as con:
+        result = load_batch(con, batch)
+    assert (result.articles_new, result.articles_duplicate, result.errors) == (2, 0, 1)
+    with opened(db) as con:
+        assert con.execute("SELECT count(*) FROM articles").fetchone()[0] == 2
+        urls = con.execute(
+            "SELECT url, article_id, feed_name FROM article_urls ORDER BY url"
+        ).fetchall()
+        assert urls == [
+            ("http://127.0.0.1:9/news/1", "id0001", "one"),
+            ("http://127.0.0.1:9/news/1?utm_source=x", "id0001", "two"),
+            ("http://127.0.0.1:9/news/2", "id0002", "two"),
+        ]
+        one = feed_states(con, ["one"])[0]
+        assert (one.etag, one.last_modified, one.articles_total) == ('"e1"', "lm", 1)
+        run = run_record(con, "run1")
+        assert (run["articles_new"], run["errors"]) == (2, 1)
+        assert con.execute("SELECT count(*) FROM raw_pages").fetchone()[0] == 2
+        assert con.execute("SELECT tags FROM articles WHERE article_id='id0001'").fetchone()[0] == [
+            "سياسة"
+        ]
+
+
+def test_failed_load_saves_no_feed_state(db: Path) -> None:
+    broken = article(1)
+    broken.extraction = None  # NOT NULL column: the insert fails inside the transaction
+    batch = LoadBatch(
+        run_id="run1",
+        articles=[broken],
+        feed_updates=[FeedUpdate("one", T0, 200, None, 0, None, etag='"new"')],
+    )
+    with pytest.raises(duckdb.Error), opened(db) as con:
+        load_batch(con, batch)
+    with opened(db) as con:
+        assert feed_states(con, ["one"])[0].etag is None
+        assert con.execute("SELECT count(*) FROM articles").fetchone()[0] == 0
+
+
+def test_exact_copies_share_a_cluster_led_by_the_first_seen(db: Path) -> None:
+    with opened(db) as con:
+        load_batch(con, LoadBatch("run1", articles=[article(1, content_hash="same")]))
+        load_batch(
+            con,
+            LoadBatch(
+                "run1", articles=[article(2, content_hash="same"), article(3, content_hash="other")]
+            ),
+        )
+        rows = con.execute(
+            "SELECT article_id, cluster_id, duplicate_of FROM articles ORDER BY 1"
+        ).fetchall()
+        stories = con.execute(
+            "SELECT cluster_id, copies, sources FROM stories ORDER BY 1"
+        ).fetchall()
+        unique = con.execute("SELECT article_id FROM articles_unique ORDER BY 1").fetchall()
+    assert rows == [
+        ("id0001", "id0001", None),
+        ("id0002", "id0001", "id0001"),
+        ("id0003", "id0003", None),
+    ]
+    assert stories == [("id0001", 2, ["One"]), ("id0003", 1, ["One"])]
+    assert unique == [("id0001",), ("id0003",)]
+
+
+def test_copies_within_one_batch_cluster_together(db: Path) -> None:
+    with opened(db) as con:
+        result = load_batch(
+            con,
+            LoadBatch(
+                "run1", articles=[article(1, content_hash="h"), article(2, content_hash="h")]
+            ),
+        )
+        rows = con.execute("SELECT cluster_id FROM articles ORDER BY article_id").fetchall()
+    assert result.articles_duplicate == 1
+    assert rows == [("id0001",), ("id0001",)]
+
+
+def test_known_urls_by_link_or_canonical(db: Path) -> None:
+    with opened(db) as con:
+        load_batch(con, LoadBatch("run1", articles=[article(1)]))
+        known = known_urls(
+            con,
+            [
+                ("http://127.0.0.1:9/news/1", "http://127.0.0.1:9/news/1"),
+                ("http://127.0.0.1:9/news/1?fbclid=z", "http://127.0.0.1:9/news/1"),
+                ("http://127.0.0.1:9/news/7", "http://127.0.0.1:9/news/7"),
+            ],
+        )
+    assert known == {"http://127.0.0.1:9/news/1", "http://127.0.0.1:9/news/1?fbclid=z"}
+
+
+def test_reloading_a_known_article_adds_nothing(db: Path) -> None:
+    with opened(db) as con:
+        load_batch(con, LoadBatch("run1", articles=[article(1)]))
+        result = load_batch(con, LoadBatch("run1", articles=[article(1)]))
+        assert result.articles_new == 0
+        assert con.execute("SELECT count(*) FROM articles").fetchone()[0] == 1
+
+
+def test_pending_pages_round_trip(db: Path) -> None:
+    pending = PendingPage(
+        "http://127.0.0.1:9/news/5", "one", {"url": "http://127.0.0.1:9/news/5", "title": "خبر"},
+        1, "HTTP 503", T0, T0 + timedelta(minutes=5),
+    )  # fmt: skip
+    with opened(db) as con:
+        load_batch(con, LoadBatch("run1", pending=[pending]))
+        assert pending_due(con, ["one"], T0) == []
+        due = pending_due(con, ["one"], T0 + timedelta(minutes=6))
+        assert [(p.canonical_url, p.attempts, p.entry["title"]) for p in due] == [
+            ("http://127.0.0.1:9/news/5", 1, "خبر")
+        ]
+        load_batch(con, LoadBatch("run1", done_pending=[pending.canonical_url]))
+        assert pending_due(con, ["one"], T0 + timedelta(days=1)) == []
+
+
+def test_sync_feeds_follows_config_but_keeps_moves(db: Path) -> None:
+    with opened(db) as con:
+        load_batch(
+            con,
+            LoadBatch(
+                "run1",
+                feed_updates=[
+                    FeedUpdate("one", T0, 200, None, 0, None, url="http://127.0.0.1:9/moved.xml")
+                ],
+            ),
+        )
+        defs = [FeedDefinition("one", "http://127.0.0.1:9/one.xml", "One", "ar", None, True)]
+        sync_feeds(con, defs)  # same configured URL: the move is kept
+        states = {s.name: s for s in feed_states(con)}
+        assert states["one"].url == "http://127.0.0.1:9/moved.xml"
+        assert states["two"].enabled is False  # no longer configured
+        sync_feeds(
+            con, [FeedDefinition("one", "http://127.0.0.1:9/new.xml", "One", "ar", None, True)]
+        )
+        assert feed_states(con, ["one"])[0].url == "http://127.0.0.1:9/new.xml"
