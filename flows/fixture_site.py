@@ -23,7 +23,6 @@ from email.utils import formatdate, parsedate_to_datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from urllib.parse import unquote, urlsplit
 
 SAMPLE_SITE_ROOT = Path(__file__).resolve().parent / "sample_site"
@@ -41,7 +40,9 @@ CONTENT_TYPES = {
     ".opml": "text/x-opml; charset=utf-8",
 }
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
+TEXT = "text/plain; charset=utf-8"
 NO_BODY_STATUSES = {204, 304}
+Headers = dict[str, str]
 
 
 class FixtureSiteError(Exception):
@@ -134,12 +135,8 @@ class FixtureSite:
             ) from exc
         host, port = self._server.server_address[:2]
         self._base_url = f"http://{host}:{port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="fixture-site",
-            daemon=True,
-        )
+        serve = lambda: self._server.serve_forever(poll_interval=0.05)  # noqa: E731
+        self._thread = threading.Thread(target=serve, name="fixture-site", daemon=True)
         self._thread.start()
         return self
 
@@ -157,12 +154,7 @@ class FixtureSite:
     def __enter__(self) -> FixtureSite:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     @property
@@ -338,6 +330,8 @@ class _Server(ThreadingHTTPServer):
         self._connections_lock = threading.Lock()
 
     def process_request(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+        # Without TCP_NODELAY, headers and body written apart wait out a delayed ACK (~40 ms).
+        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self._connections_lock:
             self._connections.add(request)
         super().process_request(request, client_address)
@@ -362,17 +356,14 @@ class _Server(ThreadingHTTPServer):
 
 
 def _handler_for(site: FixtureSite) -> type[BaseHTTPRequestHandler]:
-    class Handler(_SiteHandler):
-        pass
-
-    Handler.site = site
-    return Handler
+    return type("FixtureSiteHandler", (_SiteHandler,), {"site": site})
 
 
 class _SiteHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "marsad-fixture/0.1"
     site: FixtureSite
+    head = False  # answering HEAD: headers only
 
     def version_string(self) -> str:
         return self.server_version
@@ -381,14 +372,16 @@ class _SiteHandler(BaseHTTPRequestHandler):
         """Quiet: the request log is site.requests, not stderr."""
 
     def do_GET(self) -> None:
-        self._answer(head=False)
+        self.head = False
+        self._answer()
 
     def do_HEAD(self) -> None:
-        self._answer(head=True)
+        self.head = True
+        self._answer()
 
     def _not_allowed(self) -> None:
         self.close_connection = True  # the request body, if any, is left unread
-        self._send(405, {"Allow": "GET, HEAD"}, b"405 Method Not Allowed\n", head=False)
+        self._send(405, {"Allow": "GET, HEAD"}, b"405 Method Not Allowed\n")
 
     do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed
 
@@ -404,7 +397,7 @@ class _SiteHandler(BaseHTTPRequestHandler):
             headers[key] = f"{headers[key]}, {value}" if key in headers else value
         return headers
 
-    def _answer(self, head: bool) -> None:
+    def _answer(self) -> None:
         path, _ = self._request_path
         fault = self.site._take_fault(path)
         if fault is not None and fault.delay_s > 0 and self.site._stopping.wait(fault.delay_s):
@@ -413,13 +406,11 @@ class _SiteHandler(BaseHTTPRequestHandler):
             return self._drop()
         if fault is not None and fault.status is not None:
             body = fault.body if fault.body is not None else _status_text(fault.status)
-            headers = _merge_headers({"Content-Type": "text/plain; charset=utf-8"}, fault.headers)
-            return self._send(fault.status, headers, body, head)
+            headers = _merge_headers({"Content-Type": TEXT}, fault.headers)
+            return self._send(fault.status, headers, body)
         resource = self.site._resolve(path)
         if resource is None:
-            return self._send(
-                404, {"Content-Type": "text/plain; charset=utf-8"}, b"404 Not Found\n", head
-            )
+            return self._send(404, {"Content-Type": TEXT}, b"404 Not Found\n")
         body = resource.body
         headers = _merge_headers({"Content-Type": resource.content_type}, resource.headers)
         if fault is not None:
@@ -431,23 +422,14 @@ class _SiteHandler(BaseHTTPRequestHandler):
                     headers, {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
                 )
         etag = _etag(body)
-        validators = {
-            "ETag": etag,
-            "Last-Modified": formatdate(resource.last_modified, usegmt=True),
-        }
+        last_modified = formatdate(resource.last_modified, usegmt=True)
+        validators = {"ETag": etag, "Last-Modified": last_modified}
         if _not_modified(self._request_headers(), etag, resource.last_modified):
-            return self._send(304, validators, b"", head)
+            return self._send(304, validators, b"")
         rate = fault.trickle_bytes_per_s if fault is not None else None
-        self._send(200, _merge_headers(headers, validators), body, head, rate)
+        self._send(200, _merge_headers(headers, validators), body, rate)
 
-    def _send(
-        self,
-        status: int,
-        headers: dict[str, str],
-        body: bytes,
-        head: bool,
-        trickle_bytes_per_s: float | None = None,
-    ) -> None:
+    def _send(self, status: int, headers: Headers, body: bytes, rate: float | None = None) -> None:
         """Answer; the request is logged first, so a client that has the answer finds it logged."""
         self._log(status)
         self.send_response(status)
@@ -456,11 +438,11 @@ class _SiteHandler(BaseHTTPRequestHandler):
         if status not in NO_BODY_STATUSES:  # a 304 must not claim a length of 0
             self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        if head or status in NO_BODY_STATUSES or not body:
+        if self.head or status in NO_BODY_STATUSES or not body:
             return
         try:
-            if trickle_bytes_per_s:
-                self._trickle(body, trickle_bytes_per_s)
+            if rate:
+                self._trickle(body, rate)
             else:
                 self.wfile.write(body)
         except (ConnectionError, TimeoutError):

@@ -1,0 +1,175 @@
+"""Fetching against a real local HTTP server: validators, limits, redirects, retries, guard."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import zlib
+
+import brotli
+import pytest
+
+from extractors.fetch import Fetcher, FetchPolicy, FetchResult
+from extractors.guard import AllowList
+from flows.fixture_site import Fault, FixtureSite
+
+LOCAL = AllowList.parse(["127.0.0.1"])
+
+
+def get(url: str, policy: FetchPolicy | None = None, **kwargs: object) -> FetchResult:
+    async def run() -> FetchResult:
+        async with Fetcher(policy or FetchPolicy(allow_private=LOCAL, backoff_s=0.01)) as fetcher:
+            return await fetcher.get(url, max_bytes=kwargs.pop("max_bytes", 1_000_000), **kwargs)  # type: ignore[arg-type]
+
+    return asyncio.run(run())
+
+
+def test_conditional_get_answers_304(sample_site: FixtureSite) -> None:
+    url = sample_site.url("/feeds/aljazeera.xml")
+    first = get(url)
+    assert first.ok and first.etag and first.last_modified
+    assert first.body and b"<rss" in first.body
+    second = get(url, etag=first.etag, last_modified=first.last_modified)
+    assert second.not_modified and second.body is None
+    sent = sample_site.requests_for("/feeds/aljazeera.xml")[-1].headers
+    assert sent["if-none-match"] == first.etag
+    assert sent["if-modified-since"] == first.last_modified
+    assert "marsad" in sent["user-agent"]
+
+
+def test_body_over_the_limit_is_refused(sample_site: FixtureSite) -> None:
+    sample_site.add_file("/big.html", b"x" * 200_000, "text/html")
+    result = get(sample_site.url("/big.html"), max_bytes=50_000)
+    assert result.error and "larger than the limit" in result.error
+    assert result.body is None
+
+
+@pytest.mark.parametrize(
+    ("encoding", "compress"),
+    [
+        ("gzip", gzip.compress),
+        ("deflate", zlib.compress),
+        ("br", brotli.compress),
+    ],
+)
+def test_decompression_bombs_are_stopped_at_the_limit(
+    sample_site: FixtureSite, encoding: str, compress: object
+) -> None:
+    bomb = compress(b"\0" * 20_000_000)  # type: ignore[operator]
+    assert len(bomb) < 100_000
+    sample_site.add_file("/bomb.xml", bomb, "application/rss+xml")
+    sample_site.set_fault("/bomb.xml", Fault(headers={"Content-Encoding": encoding}))
+    result = get(sample_site.url("/bomb.xml"), max_bytes=1_000_000)
+    assert result.error and "larger than the limit" in result.error
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br"])
+def test_compressed_bodies_decode(sample_site: FixtureSite, encoding: str) -> None:
+    text = "خبر عاجل ".encode() * 500
+    packed = {"gzip": gzip.compress, "deflate": zlib.compress, "br": brotli.compress}[encoding](
+        text
+    )
+    sample_site.add_file("/c.html", packed, "text/html; charset=utf-8")
+    sample_site.set_fault("/c.html", Fault(headers={"Content-Encoding": encoding}))
+    assert get(sample_site.url("/c.html")).body == text
+
+
+def test_redirects_are_followed_and_permanent_moves_reported(sample_site: FixtureSite) -> None:
+    target = sample_site.url("/feeds/aljazeera.xml")
+    sample_site.set_fault("/old.xml", Fault(status=301, headers={"Location": target}))
+    result = get(sample_site.url("/old.xml"))
+    assert result.ok and result.final_url == target
+    assert result.permanent_redirect == target
+    sample_site.set_fault("/tmp.xml", Fault(status=302, headers={"Location": target}))
+    assert get(sample_site.url("/tmp.xml")).permanent_redirect is None
+
+
+def test_redirect_loops_are_capped(sample_site: FixtureSite) -> None:
+    sample_site.set_fault("/loop", Fault(status=302, headers={"Location": "/loop"}))
+    result = get(sample_site.url("/loop"), FetchPolicy(allow_private=LOCAL, max_redirects=3))
+    assert result.error == "more than 3 redirects"
+    assert len(sample_site.requests_for("/loop")) == 4
+
+
+def test_redirect_to_another_scheme_is_refused(sample_site: FixtureSite) -> None:
+    sample_site.set_fault("/ftp", Fault(status=302, headers={"Location": "file:///etc/passwd"}))
+    result = get(sample_site.url("/ftp"))
+    assert result.error and "only http and https" in result.error
+
+
+def test_guard_refuses_loopback_outside_the_allow_list(sample_site: FixtureSite) -> None:
+    # 127.0.0.2 is loopback but not allowed: refused before any connection is made.
+    port = sample_site.base_url.rsplit(":", 1)[1]
+    result = get(f"http://127.0.0.2:{port}/feeds/aljazeera.xml")
+    assert result.error and "not a public address" in result.error
+    assert result.attempts == 1  # not retried
+
+
+def test_guard_applies_after_a_redirect(sample_site: FixtureSite) -> None:
+    port = sample_site.base_url.rsplit(":", 1)[1]
+    sample_site.set_fault(
+        "/jump", Fault(status=302, headers={"Location": f"http://127.0.0.3:{port}/x"})
+    )
+    result = get(sample_site.url("/jump"))
+    assert result.error and "127.0.0.3" in result.error and "not a public address" in result.error
+
+
+def test_guard_without_allow_list_refuses_the_local_site(sample_site: FixtureSite) -> None:
+    result = get(sample_site.url("/feeds/aljazeera.xml"), FetchPolicy())
+    assert result.error and "not a public address" in result.error
+    assert sample_site.requests == []
+
+
+def test_transient_errors_are_retried(sample_site: FixtureSite) -> None:
+    sample_site.set_fault("/feeds/aljazeera.xml", Fault(status=503, times=2))
+    result = get(
+        sample_site.url("/feeds/aljazeera.xml"),
+        FetchPolicy(allow_private=LOCAL, retries=2, backoff_s=0.01),
+    )
+    assert result.ok and result.attempts == 3
+
+
+def test_long_retry_after_is_not_waited_for(sample_site: FixtureSite) -> None:
+    sample_site.set_fault(
+        "/feeds/aljazeera.xml", Fault(status=429, headers={"Retry-After": "3600"})
+    )
+    result = get(sample_site.url("/feeds/aljazeera.xml"))
+    assert result.status == 429 and result.retry_after is not None
+    assert result.attempts == 1
+
+
+def test_client_errors_are_not_retried(sample_site: FixtureSite) -> None:
+    result = get(sample_site.url("/missing.xml"))
+    assert result.status == 404 and result.error and result.attempts == 1
+
+
+def test_slow_server_hits_the_deadline(sample_site: FixtureSite) -> None:
+    sample_site.set_fault("/feeds/aljazeera.xml", Fault(trickle_bytes_per_s=2000))
+    policy = FetchPolicy(allow_private=LOCAL, timeout_s=0.5, retries=0)
+    result = get(sample_site.url("/feeds/aljazeera.xml"), policy)
+    assert result.error and "timed out" in result.error
+
+
+def test_dropped_connection_is_an_error_not_an_exception(sample_site: FixtureSite) -> None:
+    sample_site.set_fault("/feeds/aljazeera.xml", Fault(drop_connection=True))
+    result = get(
+        sample_site.url("/feeds/aljazeera.xml"), FetchPolicy(allow_private=LOCAL, retries=0)
+    )
+    assert result.error and result.status is None
+
+
+def test_per_host_concurrency_is_bounded(sample_site: FixtureSite) -> None:
+    sample_site.set_fault("/slow", Fault(delay_s=0.2, status=200, body=b"ok"))
+    policy = FetchPolicy(allow_private=LOCAL, per_host_concurrency=2)
+
+    async def run() -> float:
+        loop = asyncio.get_running_loop()
+        async with Fetcher(policy) as fetcher:
+            start = loop.time()
+            await asyncio.gather(
+                *(fetcher.get(sample_site.url("/slow"), max_bytes=100) for _ in range(6))
+            )
+            return loop.time() - start
+
+    # 6 requests, 2 at a time, 0.2 s each: at least three rounds.
+    assert asyncio.run(run()) >= 0.55
