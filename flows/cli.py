@@ -84,8 +84,17 @@ def build_parser() -> argparse.ArgumentParser:
 def resolve(args: argparse.Namespace) -> tuple[Config, Path]:
     """The configuration and warehouse path a command uses."""
     config = load_config(args.config or default_config_path())
-    db = args.db or (Path(os.environ["MARSAD_DB"]) if os.environ.get("MARSAD_DB") else None)
-    return config, db or config.warehouse.path
+    return config, warehouse_path(args) or config.warehouse.path
+
+
+def warehouse_path(args: argparse.Namespace) -> Path | None:
+    """--db, else $MARSAD_DB; None when neither is given (the config's warehouse.path then)."""
+    return args.db or (Path(os.environ["MARSAD_DB"]) if os.environ.get("MARSAD_DB") else None)
+
+
+def resolve_db(args: argparse.Namespace) -> Path:
+    """The warehouse path for commands that only read it: no configuration needed with --db."""
+    return warehouse_path(args) or resolve(args)[1]
 
 
 def check_warehouse(db: Path) -> None:
@@ -163,7 +172,7 @@ def cmd_feeds_list(args: argparse.Namespace) -> int:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    _config, db = resolve(args)
+    db = resolve_db(args)
     from warehouse.queries import QueryError, open_read_only, query
 
     if not args.query:

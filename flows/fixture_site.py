@@ -85,7 +85,7 @@ class _Resource:
     body: bytes
     content_type: str
     last_modified: int  # whole seconds since the epoch, as Last-Modified can express
-    headers: dict[str, str]
+    headers: dict[str, str]  # from _headers.toml, applied after content_type
 
 
 def served_name(file_name: str) -> str:
@@ -135,8 +135,9 @@ class FixtureSite:
             ) from exc
         host, port = self._server.server_address[:2]
         self._base_url = f"http://{host}:{port}"
-        serve = lambda: self._server.serve_forever(poll_interval=0.05)  # noqa: E731
-        self._thread = threading.Thread(target=serve, name="fixture-site", daemon=True)
+        serve, poll_interval_s, name = self._server.serve_forever, 0.05, f"fixture-site-{port}"
+        self._thread = threading.Thread(target=serve, args=(poll_interval_s,), name=name)
+        self._thread.daemon = True
         self._thread.start()
         return self
 
@@ -259,13 +260,9 @@ class FixtureSite:
             extension = Path(path).suffix.lower()
             content_type = CONTENT_TYPES.get(extension, DEFAULT_CONTENT_TYPE)
             resource = _Resource(file.read_bytes(), content_type, int(file.stat().st_mtime), {})
-        headers = self._extra_headers.get(path, {})
-        content_type = next(
-            (v for k, v in headers.items() if k.lower() == "content-type"), resource.content_type
-        )
-        others = {k: v for k, v in headers.items() if k.lower() != "content-type"}
         body = resource.body.replace(BASE_PLACEHOLDER, self.base_url.encode("ascii"))
-        return _Resource(body, content_type, resource.last_modified, others)
+        headers = self._extra_headers.get(path, {})  # may override Content-Type
+        return _Resource(body, resource.content_type, resource.last_modified, headers)
 
     def _find_file(self, path: str) -> Path | None:
         parts = path.split("/")[1:]

@@ -1,0 +1,481 @@
+"""Clean Arabic (and English) article text: display and key normalization, titles, bodies.
+
+Two text forms:
+
+- display (`normalize_display`): what users read. NFC; every format character (Unicode category
+  Cf: ZWSP U+200B, LRM/RLM U+200E/U+200F, ALM U+061C, bidi embeddings and isolates U+202A–U+202E
+  and U+2066–U+2069, U+2060–U+2064, BOM U+FEFF, soft hyphen U+00AD, ...) is deleted except ZWNJ
+  U+200C (part of Persian and Kurdish spelling) and ZWJ U+200D (joins emoji); C0/C1 control
+  characters are deleted; every run of spaces (NBSP U+00A0, U+2000–U+200A, U+202F, U+205F,
+  U+3000, U+1680, TAB) becomes one U+0020; every non-empty line is a paragraph, and paragraphs are
+  separated by one blank line. Letters, diacritics, tatweel and digits are left as written.
+- key (`normalize_key`): for matching and dedupe, never shown. NFKC (presentation forms such as
+  ﻻ U+FEFB become base letters), then casefold, then: all Cf characters deleted (ZWNJ and ZWJ
+  too); tatweel U+0640 and Arabic marks U+0610–U+061A, U+064B–U+065F, U+0670, U+06D6–U+06ED and
+  stray Latin combining marks U+0300–U+036F deleted; alef forms U+0622, U+0623, U+0625, U+0671,
+  U+0672, U+0673, U+0675 -> U+0627 ا; U+0649 ى, U+06CC ی, U+06D0, U+06D2 -> U+064A ي;
+  U+0629 ة, U+06C0, U+06C1, U+06BE, U+06D5 -> U+0647 ه; U+06A9 ک, U+06AA -> U+0643 ك;
+  U+0624 ؤ, U+0626 ئ -> U+0621 ء; digits U+0660–U+0669 and U+06F0–U+06F9 -> ASCII 0–9,
+  U+066B -> "." and U+066C -> ","; finally every character that is not a letter, digit or
+  mark (all punctuation and symbols, Arabic ، ؛ ؟ « » included) separates words, and the words
+  are joined by single spaces.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from lxml import etree
+from lxml import html as lxml_html
+
+from extractors.markers import (
+    AGENCIES,
+    MARKERS,
+    MULTIWORD_PLACES,
+    NOT_DATELINE_WORDS,
+    OUTLETS,
+    Marker,
+)
+
+# Format characters (Unicode 14/15 category Cf) and control characters, as one class.
+_CF = (
+    "\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
+)
+_CONTROLS = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f"
+_DISPLAY_DELETE = re.compile(f"[{_CONTROLS}{_CF}]".replace("\u200b-\u200f", "\u200b\u200e\u200f"))
+_KEY_DELETE = re.compile(
+    f"[{_CONTROLS}{_CF}\u0640\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0300-\u036f]"
+)
+_KEY_FOLDS: tuple[tuple[str, str], ...] = (
+    *((c, "\u0627") for c in "\u0622\u0623\u0625\u0671\u0672\u0673\u0675"),
+    *((c, "\u064a") for c in "\u0649\u06cc\u06d0\u06d2"),
+    *((c, "\u0647") for c in "\u0629\u06c0\u06c1\u06be\u06d5"),
+    *((c, "\u0643") for c in "\u06a9\u06aa"),
+    *((c, "\u0621") for c in "\u0624\u0626"),
+)
+_DIGITS = {
+    **{0x0660 + i: str(i) for i in range(10)},
+    **{0x06F0 + i: str(i) for i in range(10)},
+    0x066B: ".",
+    0x066C: ",",
+}
+_EASTERN_DIGIT = re.compile("[\u0660-\u0669\u06f0-\u06f9\u066b\u066c]")
+_NON_WORD = re.compile(r"[\W_]+")
+_LETTER = re.compile(r"[^\W\d_]")
+_SENTENCE_END = re.compile(r"[.!?؟:…»\"”)]\s*$")
+_PREFIX_WORDS = 16  # start-anchored markers see the key of a line's first words only
+
+
+def normalize_display(text: str) -> str:
+    """Display form: NFC, invisible characters gone, spaces collapsed, one blank line between
+    paragraphs (each non-empty line is one), no leading or trailing space. See the module doc."""
+    return "\n\n".join(_display_lines(text))
+
+
+def _display_lines(text: str) -> list[str]:
+    text = unicodedata.normalize("NFC", _DISPLAY_DELETE.sub("", text))
+    return [line for line in (" ".join(raw.split()) for raw in text.splitlines()) if line]
+
+
+def fold_text(text: str) -> str:
+    """The key form before punctuation is dropped (letters folded, digits ASCII, marks and
+    invisible characters gone, lower-case, one space between words): for parsers, such as
+    dates.py, that need punctuation."""
+    text = _KEY_DELETE.sub("", unicodedata.normalize("NFKC", text).casefold())
+    for src, dst in _KEY_FOLDS:
+        if src in text:
+            text = text.replace(src, dst)
+    if _EASTERN_DIGIT.search(text):
+        text = text.translate(_DIGITS)
+    return " ".join(text.split())
+
+
+def normalize_key(text: str) -> str:
+    """Matching and dedupe form: words of `fold_text` with all punctuation and symbols removed,
+    joined by single spaces. The exact code points are listed in the module doc."""
+    return " ".join(_NON_WORD.sub(" ", fold_text(text)).split())
+
+
+# ---------------------------------------------------------------------------------------------
+# Titles
+
+
+@dataclass(frozen=True)
+class CleanTitle:
+    """A headline without site name and urgency marker; is_breaking says one was there."""
+
+    title: str | None
+    is_breaking: bool
+
+
+_URGENT = r"(?:خبر\s+)?ع\u0640*ا\u0640*ج\u0640*ل(?:\s+جدا)?"
+_URGENT_EN = r"(?:breaking(?:\s+news)?|urgent|just\s+in)"
+_BREAKING_START = re.compile(
+    rf"^[\[(«]?\s*(?:{_URGENT}\s*[\])»]?\s*(?:[:|\-–—.]+\s*|\s+)"
+    rf"|{_URGENT_EN}\s*[\])»]?\s*[:|\-–—]+\s*|\[{_URGENT_EN}\]\s*)",
+    re.IGNORECASE,
+)
+_BREAKING_END = re.compile(
+    rf"\s*(?:[-|–—:]+\s*[\[(]?|[\[(])\s*(?:{_URGENT}|{_URGENT_EN})\s*[\])]?\s*$", re.IGNORECASE
+)
+_TITLE_SEP = re.compile(r"\s*(?:\||–|—|::|(?<=\s)[-:](?=\s)|(?<=\s)-|-(?=\s))\s*")
+
+
+def clean_title(title: str | None, *, site_names: Sequence[str] = ()) -> CleanTitle:
+    """Strip a site-name suffix or prefix (the built-in outlets and site_names, after or before
+    - | – — :) and urgency markers ("- عاجل", "عاجل |", "عاجل:", "[عاجل]", "Breaking:").
+    The title is None when nothing is left."""
+    if not title:
+        return CleanTitle(None, False)
+    text = " ".join(normalize_display(title).split())
+    names = _site_keys(tuple(site_names))
+    breaking = False
+    while text:
+        match = _BREAKING_START.match(text) or _BREAKING_END.search(text)
+        if match and match.group(0).strip() != text:
+            text = (text[: match.start()] + text[match.end() :]).strip()
+            breaking = True
+            continue
+        seps = list(_TITLE_SEP.finditer(text))
+        if seps and normalize_key(text[seps[-1].end() :]) in names:
+            text = text[: seps[-1].start()].strip()
+            continue
+        if seps and normalize_key(text[: seps[0].start()]) in names:
+            text = text[seps[0].end() :].strip()
+            continue
+        break
+    return CleanTitle(text or None, breaking)
+
+
+@functools.lru_cache(maxsize=64)
+def _site_keys(site_names: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(k for k in map(normalize_key, (*OUTLETS, *site_names)) if k)
+
+
+# ---------------------------------------------------------------------------------------------
+# Feed descriptions
+
+_BLOCK_TAGS = frozenset(
+    "p div br li ul ol h1 h2 h3 h4 h5 h6 blockquote tr table section article figure figcaption "
+    "pre hr dd dt header footer".split()
+)
+_STILL_HTML = re.compile(r"<(?:p|br|div|a|img|span|strong|em)\b[^>]*>", re.IGNORECASE)
+
+
+def html_to_text(fragment: str) -> str:
+    """Display text of an HTML fragment (a feed's description or content): tags removed,
+    entities decoded, block elements as paragraphs, scripts and styles dropped. '' if empty."""
+    text = _fragment_text(fragment)
+    if _STILL_HTML.search(text):  # escaped twice by the feed
+        text = _fragment_text(text)
+    return normalize_display(text)
+
+
+def _fragment_text(fragment: str) -> str:
+    if not fragment or not fragment.strip():
+        return ""
+    try:
+        root = lxml_html.fragment_fromstring(fragment, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return re.sub(r"<[^>]*>", " ", fragment)
+    for element in list(root.iter("script", "style", "noscript", "template")):
+        element.drop_tree()
+    for element in root.iter():
+        if isinstance(element.tag, str) and element.tag.lower() in _BLOCK_TAGS:
+            element.tail = "\n" + (element.tail or "")
+            if element.tag.lower() != "br":
+                element.text = "\n" + (element.text or "")
+    return root.text_content()
+
+
+# ---------------------------------------------------------------------------------------------
+# Bodies
+
+
+@dataclass(frozen=True)
+class CleanBody:
+    """A body without boilerplate, and what was moved out of it.
+
+    removed holds every line that was cut or dropped, in order (for debugging)."""
+
+    body: str | None
+    dateline: str | None
+    attribution: str | None
+    tags: tuple[str, ...]
+    removed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Hit:
+    marker: Marker
+    value: str | None
+
+
+def match_marker(line: str) -> _Hit | None:
+    """The first catalogue entry that matches this display line, with its value (the text of an
+    attribution or tag line), or None."""
+    n_words = line.count(" ") + 1
+    words = line.split(" ", _PREFIX_WORDS)
+    prefix_key = normalize_key(" ".join(words[:_PREFIX_WORDS]))
+    full_key: str | None = prefix_key if len(words) <= _PREFIX_WORDS else None
+    for marker, regex, requires in _COMPILED:
+        if n_words > marker.max_words:
+            continue
+        if marker.anywhere:
+            if full_key is None:
+                full_key = normalize_key(line)
+            key = full_key
+        else:
+            key = prefix_key
+        if not regex.match(key):
+            continue
+        need = requires.search(line) if requires else None
+        if requires and need is None:
+            continue
+        value = need.groupdict().get("value") if need else None
+        return _Hit(marker, value.strip() if value else None)
+    return None
+
+
+_COMPILED = tuple(
+    (m, re.compile(m.pattern), re.compile(m.requires) if m.requires else None) for m in MARKERS
+)
+_DASH = "[-–—]"
+_PAREN_DATELINE = re.compile(
+    rf"^(?P<head>(?:[^\s()]+\s+){{0,3}}?)\((?P<agency>[^()]{{1,30}})\)\s*{_DASH}{{1,2}}\s*(?P<rest>.*)$"
+)
+_PLAIN_DATELINE = re.compile(
+    rf"^(?P<head>[^\s\-–—/:()]+(?:\s[^\s\-–—/:()]+)?)\s*(?P<sep>{_DASH}+|/|:\s*-)\s*(?P<rest>.*)$"
+)
+
+
+def _loose(name: str) -> str:
+    """A regex for a name that tolerates hamza, ya and ta-marbuta variants and spacing."""
+    swaps = {"ا": "[اأإآ]", "أ": "[اأإآ]", "إ": "[اأإآ]", "آ": "[اأإآ]", "ي": "[يى]", "ى": "[يى]",
+             "ة": "[ةه]", "ه": "[ةه]", " ": r"\s*"}
+    return "".join(swaps.get(c, re.escape(c)) for c in name)
+
+
+@dataclass(frozen=True)
+class _Datelines:
+    outlet: re.Pattern[str]  # "<outlet> - <place> lead..." / "<outlet>/ lead..."
+    glued: re.Pattern[str]  # a sentence end followed by an outlet dateline, inside one line
+    places: re.Pattern[str]
+    agency_keys: frozenset[str]
+
+
+@functools.lru_cache(maxsize=64)
+def _datelines(known_outlets: tuple[str, ...]) -> _Datelines:
+    outlets = sorted({*OUTLETS, *(o for o in known_outlets if len(o.strip()) >= 3)}, key=len)
+    names = "|".join(_loose(o.strip()) for o in reversed(outlets))
+    return _Datelines(
+        outlet=re.compile(rf"^(?P<outlet>{names})\s*(?P<sep>{_DASH}+|/|:\s*-?)\s*(?P<rest>.*)$"),
+        glued=re.compile(rf"(?<=[.!?؟\"»”)])\s+(?=(?:{names})\s*{_DASH}\s*\S)"),
+        places=re.compile("|".join(_loose(p) for p in MULTIWORD_PLACES)),
+        agency_keys=frozenset(normalize_key(a) for a in (*AGENCIES, *outlets)),
+    )
+
+
+def split_dateline(line: str, known_outlets: Sequence[str] = ()) -> tuple[str, str] | None:
+    """(dateline, rest of the line) when the line opens with a dateline, else None.
+
+    Recognised: an outlet's own ("بغداد اليوم - المثنى", "شفق نيوز/"), a city with an agency in
+    brackets ("بيروت (رويترز) -", "(رويترز) -"), a city and a known agency ("دمشق - سانا"), and
+    one or two words and a dash before a lead of at least five words ("الأنبار - أعادت ...")."""
+    dl = _datelines(tuple(known_outlets))
+    if m := dl.outlet.match(line):
+        rest = m["rest"]
+        if rest and m["sep"].strip() in {"-", "–", "—", "--"}:
+            place = dl.places.match(rest)
+            end = place.end() if place else len(rest.split(" ", 1)[0])
+            return f"{line[: m.start('rest')]}{rest[:end]}".strip(), rest[end:].strip()
+        return m["outlet"].strip(), rest.strip()
+    if m := _PAREN_DATELINE.match(line):
+        if not (set(normalize_key(m["head"]).split()) & _NOT_DATELINE):
+            return line[: m.end("agency") + 1].strip(), m["rest"].strip()
+        return None
+    if m := _PLAIN_DATELINE.match(line):
+        head, rest = m["head"], m["rest"].strip()
+        if normalize_key(rest) in dl.agency_keys:
+            return line, ""
+        if normalize_key(head) in dl.agency_keys:
+            return head, rest
+        lead = rest.split()
+        if (
+            len(lead) >= 5
+            and not (set(normalize_key(head).split()) & _NOT_DATELINE)
+            and not any(w in {"-", "–", "—"} or w.endswith(("-", "–")) for w in lead[:4])
+        ):
+            return head, rest
+    return None
+
+
+_NOT_DATELINE = frozenset(NOT_DATELINE_WORDS)
+
+
+def _starts_glued_article(line: str, known_outlets: Sequence[str]) -> bool:
+    """A dateline in the middle of a body that can only open another article."""
+    dl = _datelines(tuple(known_outlets))
+    if (m := dl.outlet.match(line)) and m["sep"].strip():
+        return True
+    found = split_dateline(line, known_outlets)
+    if found is None:
+        return False
+    paren = _PAREN_DATELINE.match(line)
+    return found[1] == "" or bool(paren and normalize_key(paren["agency"]) in dl.agency_keys)
+
+
+def clean_body(
+    text: str, *, title: str | None = None, known_outlets: Sequence[str] = ()
+) -> CleanBody:
+    """Clean trafilatura's plain text of an article.
+
+    Removes the catalogue's boilerplate (extractors/markers.py) wherever it is: related-article
+    boxes, tag lines (kept as tags), follow/share prompts and channel promotions, copyright,
+    most-read lists, comment sections, and any second article glued on after such a marker or
+    after another outlet's dateline. Moves "المصدر: X" to attribution and a leading dateline to
+    dateline; drops a first line that repeats the title. body is None when nothing is left."""
+    outlets = tuple(known_outlets)
+    lines: list[str] = []
+    glued = _datelines(outlets).glued
+    for line in _display_lines(text):
+        lines.extend(part for part in glued.split(line) if part)
+    removed: list[str] = []
+    title_keys = {normalize_key(t) for t in (title, clean_title(title).title) if t} - {""}
+
+    start = 0  # leading lines: a repeated title, date lines, share bars
+    while start < len(lines):
+        hit = match_marker(lines[start])
+        if (start < 3 and normalize_key(lines[start]) in title_keys) or (
+            hit and hit.marker.action == "drop_line"
+        ):
+            removed.append(lines[start])
+            start += 1
+            continue
+        break
+    lines = lines[start:]
+
+    dateline = None
+    if lines and (found := split_dateline(lines[0], outlets)):
+        dateline, rest = found
+        lines = [rest, *lines[1:]] if rest else lines[1:]
+
+    total_words = sum(line.count(" ") + 1 for line in lines)
+    body: list[str] = []
+    words_before = 0
+    attribution: str | None = None
+    tags: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if not any(c.isalnum() for c in line):
+            removed.append(line)
+            i += 1
+            continue
+        if body and _starts_glued_article(line, outlets):
+            removed.extend(lines[i:])
+            break
+        hit = match_marker(line)
+        if hit is None:
+            body.append(line)
+            words_before += line.count(" ") + 1
+            i += 1
+            continue
+        if hit.marker.action == "drop_line":
+            removed.append(line)
+            i += 1
+            continue
+        if hit.marker.inline_block and words_before < 0.25 * total_words:
+            end = _inline_block_end(lines, i, outlets)
+            if end is not None:
+                removed.extend(lines[i:end])
+                i = end
+                continue
+        attribution, tags = _read_footer(lines, i, attribution, tags)
+        removed.extend(lines[i:])
+        break
+
+    while body and not _LETTER.search(body[-1]):  # trailing counters, "17302"
+        removed.append(body.pop())
+    return CleanBody(
+        body="\n\n".join(body) or None,
+        dateline=dateline or None,
+        attribution=attribution,
+        tags=tuple(dict.fromkeys(tags)),
+        removed=tuple(removed),
+    )
+
+
+def _is_link_title(line: str) -> bool:
+    return line.count(" ") < 15 and not _SENTENCE_END.search(line)
+
+
+def _inline_block_end(lines: list[str], i: int, outlets: Sequence[str]) -> int | None:
+    """Where an early "read also" list ends, if real article text follows it; else None."""
+    end = i + 1
+    while end < len(lines) and end - i <= 6 and _is_link_title(lines[end]):
+        if split_dateline(lines[end], outlets):
+            return None
+        end += 1
+    rest = lines[end:]
+    if not rest or split_dateline(rest[0], outlets) or match_marker(rest[0]):
+        return None
+    return end if any(line.count(" ") >= 14 for line in rest) else None
+
+
+def _read_footer(
+    lines: list[str], i: int, attribution: str | None, tags: list[str]
+) -> tuple[str | None, list[str]]:
+    """Collect attribution and tags from the footer lines that follow the article's end."""
+    tags = list(tags)
+    while i < len(lines):
+        hit = match_marker(lines[i])
+        if hit is None or hit.marker.action == "cut_rest":
+            break
+        if hit.marker.action == "attribution":
+            attribution = attribution or hit.value
+        elif hit.marker.action == "tags":
+            value = hit.value if hit.value is not None else _after_phrase(lines[i], hit.marker)
+            found = _split_tags(value)
+            if not found:  # the tags follow one per line
+                while i + 1 < len(lines) and lines[i + 1].count(" ") < 5 and (
+                    _is_link_title(lines[i + 1]) and match_marker(lines[i + 1]) is None
+                ):
+                    i += 1
+                    found.extend(_split_tags(lines[i]))
+            tags.extend(found)
+        i += 1
+    return attribution, tags
+
+
+def _after_phrase(line: str, marker: Marker) -> str:
+    """The display text after the marker's phrase on a line without a colon."""
+    regex = re.compile(marker.pattern)
+    words = line.split()
+    for k in range(1, min(len(words), 4) + 1):
+        if regex.fullmatch(normalize_key(" ".join(words[:k]))) or regex.match(
+            normalize_key(" ".join(words[:k])) + " "
+        ):
+            rest = words[k:]
+            if rest and normalize_key(rest[0]) == "tags":
+                rest = rest[1:]
+            return " ".join(rest)
+    return ""
+
+
+_TAG_SEPARATORS = re.compile(r"\s*(?:[،,؛;|#•·/]|\s[-–]\s)\s*")
+
+
+def _split_tags(value: str) -> list[str]:
+    """Tags from a tag line: split at separators, else (tags that were links) at spaces."""
+    parts: Iterable[str] = _TAG_SEPARATORS.split(value) if _TAG_SEPARATORS.search(value) else (
+        value.split()
+    )
+    cleaned = (p.strip(" .:()[]«»\"'") for p in parts)
+    return [p for p in cleaned if p and _LETTER.search(p)]
