@@ -26,20 +26,14 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lxml import etree
 from lxml import html as lxml_html
 
-from extractors.markers import (
-    AGENCIES,
-    MARKERS,
-    MULTIWORD_PLACES,
-    NOT_DATELINE_WORDS,
-    OUTLETS,
-    Marker,
-)
+from extractors import markers
+from extractors.markers import PAREN_DATELINE, PLAIN_DATELINE, Hit, Marker
 
 # Format characters (Unicode 14/15 category Cf) and control characters, as one class.
 _CF = (
@@ -69,7 +63,6 @@ _EASTERN_DIGIT = re.compile("[\u0660-\u0669\u06f0-\u06f9\u066b\u066c]")
 _NON_WORD = re.compile(r"[\W_]+")
 _LETTER = re.compile(r"[^\W\d_]")
 _SENTENCE_END = re.compile(r"[.!?؟:…»\"”)]\s*$")
-_PREFIX_WORDS = 16  # start-anchored markers see the key of a line's first words only
 
 
 def normalize_display(text: str) -> str:
@@ -155,16 +148,17 @@ def clean_title(title: str | None, *, site_names: Sequence[str] = ()) -> CleanTi
 
 @functools.lru_cache(maxsize=64)
 def _site_keys(site_names: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(k for k in map(normalize_key, (*OUTLETS, *site_names)) if k)
+    return frozenset(k for k in map(normalize_key, (*markers.OUTLETS, *site_names)) if k)
 
 
 # ---------------------------------------------------------------------------------------------
 # Feed descriptions
 
 _BLOCK_TAGS = frozenset(
-    "p div br li ul ol h1 h2 h3 h4 h5 h6 blockquote tr table section article figure figcaption "
-    "pre hr dd dt header footer".split()
-)
+    ("p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "tr",
+     "table", "section", "article", "figure", "figcaption", "pre", "hr", "dd", "dt", "header",
+     "footer")
+)  # fmt: skip
 _STILL_HTML = re.compile(r"<(?:p|br|div|a|img|span|strong|em)\b[^>]*>", re.IGNORECASE)
 
 
@@ -211,75 +205,43 @@ class CleanBody:
     removed: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class _Hit:
-    marker: Marker
-    value: str | None
+def match_marker(line: str) -> Hit | None:
+    """The first boilerplate catalogue entry (extractors/markers.py) that matches this display
+    line, with its value (the text of an attribution or tag line), or None."""
+    if line.count(" ") < markers.FULL_KEY_WORDS:
+        return markers.first_match(line, normalize_key(line))
+    prefix = " ".join(line.split(" ", markers.PREFIX_WORDS)[: markers.PREFIX_WORDS])
+    return markers.first_match(line, normalize_key(prefix))
 
 
-def match_marker(line: str) -> _Hit | None:
-    """The first catalogue entry that matches this display line, with its value (the text of an
-    attribution or tag line), or None."""
-    n_words = line.count(" ") + 1
-    words = line.split(" ", _PREFIX_WORDS)
-    prefix_key = normalize_key(" ".join(words[:_PREFIX_WORDS]))
-    full_key: str | None = prefix_key if len(words) <= _PREFIX_WORDS else None
-    for marker, regex, requires in _COMPILED:
-        if n_words > marker.max_words:
-            continue
-        if marker.anywhere:
-            if full_key is None:
-                full_key = normalize_key(line)
-            key = full_key
-        else:
-            key = prefix_key
-        if not regex.match(key):
-            continue
-        need = requires.search(line) if requires else None
-        if requires and need is None:
-            continue
-        value = need.groupdict().get("value") if need else None
-        return _Hit(marker, value.strip() if value else None)
-    return None
+_AGENCY_KEYS = frozenset(normalize_key(a) for a in (*markers.AGENCIES, *markers.OUTLETS))
+_GLUED_MIN_WORDS = 30  # a dateline opens a glued-on article only after this much of the first
 
 
-_COMPILED = tuple(
-    (m, re.compile(m.pattern), re.compile(m.requires) if m.requires else None) for m in MARKERS
-)
-_DASH = "[-–—]"
-_PAREN_DATELINE = re.compile(
-    rf"^(?P<head>(?:[^\s()]+\s+){{0,3}}?)\((?P<agency>[^()]{{1,30}})\)\s*{_DASH}{{1,2}}\s*(?P<rest>.*)$"
-)
-_PLAIN_DATELINE = re.compile(
-    rf"^(?P<head>[^\s\-–—/:()]+(?:\s[^\s\-–—/:()]+)?)\s*(?P<sep>{_DASH}+|/|:\s*-)\s*(?P<rest>.*)$"
-)
+@functools.lru_cache(maxsize=256)
+def _configured(outlets: tuple[str, ...]) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
+    """Dateline and glued-dateline patterns for the caller's outlet names."""
+    names = markers.loose(outlets)
+    return (markers.outlet_dateline(names), markers.glued_dateline(names)) if names else None
 
 
-def _loose(name: str) -> str:
-    """A regex for a name that tolerates hamza, ya and ta-marbuta variants and spacing."""
-    swaps = {"ا": "[اأإآ]", "أ": "[اأإآ]", "إ": "[اأإآ]", "آ": "[اأإآ]", "ي": "[يى]", "ى": "[يى]",
-             "ة": "[ةه]", "ه": "[ةه]", " ": r"\s*"}
-    return "".join(swaps.get(c, re.escape(c)) for c in name)
+def _outlet_match(line: str, outlets: tuple[str, ...]) -> re.Match[str] | None:
+    if m := markers.BUILTIN_OUTLET.match(line):
+        return m
+    configured = _configured(outlets)
+    return configured[0].match(line) if configured else None
 
 
-@dataclass(frozen=True)
-class _Datelines:
-    outlet: re.Pattern[str]  # "<outlet> - <place> lead..." / "<outlet>/ lead..."
-    glued: re.Pattern[str]  # a sentence end followed by an outlet dateline, inside one line
-    places: re.Pattern[str]
-    agency_keys: frozenset[str]
+def _glued_split(line: str, outlets: tuple[str, ...]) -> list[str]:
+    """A line split where a sentence ends and an outlet's dateline begins on the same line."""
+    parts = markers.BUILTIN_GLUED.split(line)
+    if configured := _configured(outlets):
+        parts = [p for part in parts for p in configured[1].split(part)]
+    return [p for p in parts if p]
 
 
-@functools.lru_cache(maxsize=64)
-def _datelines(known_outlets: tuple[str, ...]) -> _Datelines:
-    outlets = sorted({*OUTLETS, *(o for o in known_outlets if len(o.strip()) >= 3)}, key=len)
-    names = "|".join(_loose(o.strip()) for o in reversed(outlets))
-    return _Datelines(
-        outlet=re.compile(rf"^(?P<outlet>{names})\s*(?P<sep>{_DASH}+|/|:\s*-?)\s*(?P<rest>.*)$"),
-        glued=re.compile(rf"(?<=[.!?؟\"»”)])\s+(?=(?:{names})\s*{_DASH}\s*\S)"),
-        places=re.compile("|".join(_loose(p) for p in MULTIWORD_PLACES)),
-        agency_keys=frozenset(normalize_key(a) for a in (*AGENCIES, *outlets)),
-    )
+def _is_sentence(words: str) -> bool:
+    return bool(set(normalize_key(words).split()) & markers.NOT_DATELINE_WORDS)
 
 
 def split_dateline(line: str, known_outlets: Sequence[str] = ()) -> tuple[str, str] | None:
@@ -288,47 +250,42 @@ def split_dateline(line: str, known_outlets: Sequence[str] = ()) -> tuple[str, s
     Recognised: an outlet's own ("بغداد اليوم - المثنى", "شفق نيوز/"), a city with an agency in
     brackets ("بيروت (رويترز) -", "(رويترز) -"), a city and a known agency ("دمشق - سانا"), and
     one or two words and a dash before a lead of at least five words ("الأنبار - أعادت ...")."""
-    dl = _datelines(tuple(known_outlets))
-    if m := dl.outlet.match(line):
+    if m := _outlet_match(line, tuple(known_outlets)):
         rest = m["rest"]
-        if rest and m["sep"].strip() in {"-", "–", "—", "--"}:
-            place = dl.places.match(rest)
-            end = place.end() if place else len(rest.split(" ", 1)[0])
-            return f"{line[: m.start('rest')]}{rest[:end]}".strip(), rest[end:].strip()
+        place = markers.PLACE.match(rest) if m["sep"].strip()[:1] in "-–—" else None
+        if place or (rest and " " not in rest and m["sep"].strip()[:1] in "-–—"):
+            end = place.end() if place else len(rest)
+            return f"{line[: m.start('rest')]}{rest[:end]}".strip(), rest[end:].strip(" ،,:")
         return m["outlet"].strip(), rest.strip()
-    if m := _PAREN_DATELINE.match(line):
-        if not (set(normalize_key(m["head"]).split()) & _NOT_DATELINE):
-            return line[: m.end("agency") + 1].strip(), m["rest"].strip()
-        return None
-    if m := _PLAIN_DATELINE.match(line):
+    if m := PAREN_DATELINE.match(line):
+        if _is_sentence(m["head"]):
+            return None
+        return line[: m.end("agency") + 1].strip(), m["rest"].strip()
+    if m := PLAIN_DATELINE.match(line):
         head, rest = m["head"], m["rest"].strip()
-        if normalize_key(rest) in dl.agency_keys:
+        if normalize_key(rest) in _AGENCY_KEYS:
             return line, ""
-        if normalize_key(head) in dl.agency_keys:
+        if normalize_key(head) in _AGENCY_KEYS:
             return head, rest
         lead = rest.split()
         if (
             len(lead) >= 5
-            and not (set(normalize_key(head).split()) & _NOT_DATELINE)
-            and not any(w in {"-", "–", "—"} or w.endswith(("-", "–")) for w in lead[:4])
+            and not _is_sentence(head)
+            and not any(w[:1] in "-–—" or w[-1:] in "-–—" for w in lead[:4])
         ):
             return head, rest
     return None
 
 
-_NOT_DATELINE = frozenset(NOT_DATELINE_WORDS)
-
-
-def _starts_glued_article(line: str, known_outlets: Sequence[str]) -> bool:
-    """A dateline in the middle of a body that can only open another article."""
-    dl = _datelines(tuple(known_outlets))
-    if (m := dl.outlet.match(line)) and m["sep"].strip():
+def _opens_glued_article(line: str, known_outlets: tuple[str, ...]) -> bool:
+    """A dateline in the middle of a body that can only open another article: an outlet's own,
+    a bare "city - agency" line, or a city with a known agency in brackets."""
+    if (m := _outlet_match(line, known_outlets)) and m["sep"].strip()[:1] in "-–—/":
         return True
+    if (m := PAREN_DATELINE.match(line)) and normalize_key(m["agency"]) in _AGENCY_KEYS:
+        return not _is_sentence(m["head"])
     found = split_dateline(line, known_outlets)
-    if found is None:
-        return False
-    paren = _PAREN_DATELINE.match(line)
-    return found[1] == "" or bool(paren and normalize_key(paren["agency"]) in dl.agency_keys)
+    return found is not None and found[1] == ""
 
 
 def clean_body(
@@ -341,34 +298,31 @@ def clean_body(
     most-read lists, comment sections, and any second article glued on after such a marker or
     after another outlet's dateline. Moves "المصدر: X" to attribution and a leading dateline to
     dateline; drops a first line that repeats the title. body is None when nothing is left."""
-    outlets = tuple(known_outlets)
-    lines: list[str] = []
-    glued = _datelines(outlets).glued
-    for line in _display_lines(text):
-        lines.extend(part for part in glued.split(line) if part)
-    removed: list[str] = []
+    outlets = tuple(o for o in known_outlets if o)
+    lines = [part for line in _display_lines(text) for part in _glued_split(line, outlets)]
     title_keys = {normalize_key(t) for t in (title, clean_title(title).title) if t} - {""}
+    removed: list[str] = []
 
-    start = 0  # leading lines: a repeated title, date lines, share bars
-    while start < len(lines):
-        hit = match_marker(lines[start])
-        if (start < 3 and normalize_key(lines[start]) in title_keys) or (
-            hit and hit.marker.action == "drop_line"
+    while lines:  # leading lines: a repeated title, date lines, share bars
+        hit = match_marker(lines[0])
+        if not (
+            normalize_key(lines[0]) in title_keys or (hit and hit.marker.action == "drop_line")
         ):
-            removed.append(lines[start])
-            start += 1
-            continue
-        break
-    lines = lines[start:]
+            break
+        removed.append(lines.pop(0))
 
     dateline = None
-    if lines and (found := split_dateline(lines[0], outlets)):
-        dateline, rest = found
-        lines = [rest, *lines[1:]] if rest else lines[1:]
+    for k, line in enumerate(lines[:3]):  # after at most two short lines (subtitle, caption)
+        if found := split_dateline(line, outlets):
+            dateline = found[0]
+            lines[k : k + 1] = [found[1]] if found[1] else []
+            break
+        if not _is_link_title(line):
+            break
 
     total_words = sum(line.count(" ") + 1 for line in lines)
     body: list[str] = []
-    words_before = 0
+    words = 0
     attribution: str | None = None
     tags: list[str] = []
     i = 0
@@ -378,26 +332,26 @@ def clean_body(
             removed.append(line)
             i += 1
             continue
-        if body and _starts_glued_article(line, outlets):
+        if words >= _GLUED_MIN_WORDS and _opens_glued_article(line, outlets):
             removed.extend(lines[i:])
             break
         hit = match_marker(line)
         if hit is None:
             body.append(line)
-            words_before += line.count(" ") + 1
+            words += line.count(" ") + 1
             i += 1
             continue
         if hit.marker.action == "drop_line":
             removed.append(line)
             i += 1
             continue
-        if hit.marker.inline_block and words_before < 0.25 * total_words:
-            end = _inline_block_end(lines, i, outlets)
-            if end is not None:
-                removed.extend(lines[i:end])
-                i = end
-                continue
-        attribution, tags = _read_footer(lines, i, attribution, tags)
+        if hit.marker.links and (
+            end := _links_end(lines, i, hit.marker, words, total_words, outlets)
+        ):
+            removed.extend(lines[i:end])
+            i = end
+            continue
+        attribution, tags = _read_footer(lines, i)
         removed.extend(lines[i:])
         break
 
@@ -416,24 +370,33 @@ def _is_link_title(line: str) -> bool:
     return line.count(" ") < 15 and not _SENTENCE_END.search(line)
 
 
-def _inline_block_end(lines: list[str], i: int, outlets: Sequence[str]) -> int | None:
-    """Where an early "read also" list ends, if real article text follows it; else None."""
+def _links_end(
+    lines: list[str], i: int, marker: Marker, words: int, total: int, outlets: tuple[str, ...]
+) -> int | None:
+    """Where a related-links marker's block ends when the same article goes on after it (the
+    block is then dropped), or None when the rest is another article or a footer (cut).
+
+    A marker line with its own title is one link. Otherwise the link titles after it form the
+    block; it is dropped when article text follows and the marker is early, heads a list, or
+    is followed by several titles: one "read also" title and more text is a glued article."""
+    nxt = lines[i + 1] if i + 1 < len(lines) else None
+    if len(_after_phrase(lines[i], marker).split()) >= 3:
+        return i + 1 if nxt is None or not _opens_glued_article(nxt, outlets) else None
     end = i + 1
-    while end < len(lines) and end - i <= 6 and _is_link_title(lines[end]):
-        if split_dateline(lines[end], outlets):
+    while end < len(lines) and end - i <= 8 and _is_link_title(lines[end]):
+        if _opens_glued_article(lines[end], outlets) or match_marker(lines[end]):
             return None
         end += 1
-    rest = lines[end:]
-    if not rest or split_dateline(rest[0], outlets) or match_marker(rest[0]):
+    if end >= len(lines) or _opens_glued_article(lines[end], outlets) or match_marker(lines[end]):
         return None
-    return end if any(line.count(" ") >= 14 for line in rest) else None
+    early = words < 0.25 * total
+    return end if early or marker.links == "list" or end - i > 2 else None
 
 
-def _read_footer(
-    lines: list[str], i: int, attribution: str | None, tags: list[str]
-) -> tuple[str | None, list[str]]:
-    """Collect attribution and tags from the footer lines that follow the article's end."""
-    tags = list(tags)
+def _read_footer(lines: list[str], i: int) -> tuple[str | None, list[str]]:
+    """Attribution and tags from the footer lines from i on, up to the next cut marker."""
+    attribution: str | None = None
+    tags: list[str] = []
     while i < len(lines):
         hit = match_marker(lines[i])
         if hit is None or hit.marker.action == "cut_rest":
@@ -441,31 +404,28 @@ def _read_footer(
         if hit.marker.action == "attribution":
             attribution = attribution or hit.value
         elif hit.marker.action == "tags":
-            value = hit.value if hit.value is not None else _after_phrase(lines[i], hit.marker)
-            found = _split_tags(value)
-            if not found:  # the tags follow one per line
-                while i + 1 < len(lines) and lines[i + 1].count(" ") < 5 and (
-                    _is_link_title(lines[i + 1]) and match_marker(lines[i + 1]) is None
-                ):
-                    i += 1
-                    found.extend(_split_tags(lines[i]))
+            found = _split_tags(hit.value or _after_phrase(lines[i], hit.marker))
+            while not found and i + 1 < len(lines) and lines[i + 1].count(" ") < 5:
+                if not _is_link_title(lines[i + 1]) or match_marker(lines[i + 1]):
+                    break
+                i += 1  # the tags follow one per line
+                tags.extend(_split_tags(lines[i]))
             tags.extend(found)
         i += 1
     return attribution, tags
 
 
 def _after_phrase(line: str, marker: Marker) -> str:
-    """The display text after the marker's phrase on a line without a colon."""
+    """The display text after the marker's phrase (and a colon or "(Tags)") on its line."""
+    if (colon := re.search("[:：]", line)) and colon.start() < 40:
+        return line[colon.end() :].strip()
     regex = re.compile(marker.pattern)
     words = line.split()
     for k in range(1, min(len(words), 4) + 1):
-        if regex.fullmatch(normalize_key(" ".join(words[:k]))) or regex.match(
-            normalize_key(" ".join(words[:k])) + " "
-        ):
+        key = normalize_key(" ".join(words[:k]))
+        if (m := regex.match(key + " ")) and m.end() >= len(key):
             rest = words[k:]
-            if rest and normalize_key(rest[0]) == "tags":
-                rest = rest[1:]
-            return " ".join(rest)
+            return " ".join(rest[1:] if rest and normalize_key(rest[0]) == "tags" else rest)
     return ""
 
 
@@ -474,8 +434,6 @@ _TAG_SEPARATORS = re.compile(r"\s*(?:[،,؛;|#•·/]|\s[-–]\s)\s*")
 
 def _split_tags(value: str) -> list[str]:
     """Tags from a tag line: split at separators, else (tags that were links) at spaces."""
-    parts: Iterable[str] = _TAG_SEPARATORS.split(value) if _TAG_SEPARATORS.search(value) else (
-        value.split()
-    )
+    parts = _TAG_SEPARATORS.split(value) if _TAG_SEPARATORS.search(value) else value.split()
     cleaned = (p.strip(" .:()[]«»\"'") for p in parts)
     return [p for p in cleaned if p and _LETTER.search(p)]

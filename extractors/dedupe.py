@@ -21,10 +21,10 @@ import numpy as np
 
 K = 3  # words per shingle
 NUM_PERM = 128  # whole-body MinHash size
-BANDS = 32  # whole-body LSH bands (NUM_PERM // BANDS rows each)
+BANDS, ROWS = 32, 4  # whole-body LSH: BANDS bands of ROWS signature values (<= NUM_PERM)
 LEAD_TOKENS = 40  # words in the lead
 LEAD_PERM = 64  # lead MinHash size
-LEAD_BANDS = 16  # lead LSH bands
+LEAD_BANDS, LEAD_ROWS = 21, 3  # lead LSH (63 of the 64 values)
 # Below this many key tokens a body is headline-sized (a one-line breaking item): a single shared
 # phrase already gives it a high Jaccard/containment with unrelated items, so it gets no
 # signature or bands and joins a cluster only as an exact copy with the same title (exact_key).
@@ -38,9 +38,17 @@ class Thresholds:
     jaccard: float  # whole-body Jaccard: copies with other boilerplate or light edits
     containment: float  # smaller body inside the larger: truncated and abridged copies
     lead_containment: float  # smaller lead inside the larger lead: teasers, first paragraphs
+    # The lead rule only holds for a teaser: a shorter body of at most this many shingles. A
+    # longer one that merely opens like the other (a roundup, a follow-up) needs another rule.
+    teaser_shingles: int
 
 
-THRESHOLDS = Thresholds(jaccard=0.5, containment=0.75, lead_containment=0.8)
+THRESHOLDS = Thresholds(
+    jaccard=0.5,
+    containment=0.75,
+    lead_containment=0.8,
+    teaser_shingles=3 * (LEAD_TOKENS - K + 1),  # three leads: a first paragraph or a summary
+)
 
 
 @dataclass(frozen=True)
@@ -51,17 +59,19 @@ class Scheme:
     k: int = K
     num_perm: int = NUM_PERM
     bands: int = BANDS
+    rows: int = ROWS
     lead_tokens: int = LEAD_TOKENS
     lead_perm: int = LEAD_PERM
     lead_bands: int = LEAD_BANDS
+    lead_rows: int = LEAD_ROWS
     min_tokens: int = MIN_TOKENS
 
     @property
     def version(self) -> str:
-        """A label to store next to signatures, e.g. 'mh1-k3-p128b32-l40p64b16-m20'."""
+        """A label to store next to signatures, e.g. 'mh1-k3-p128-32x4-l40p64-21x3-m20'."""
         return (
-            f"mh1-k{self.k}-p{self.num_perm}b{self.bands}"
-            f"-l{self.lead_tokens}p{self.lead_perm}b{self.lead_bands}-m{self.min_tokens}"
+            f"mh1-k{self.k}-p{self.num_perm}-{self.bands}x{self.rows}-l{self.lead_tokens}"
+            f"p{self.lead_perm}-{self.lead_bands}x{self.lead_rows}-m{self.min_tokens}"
         )
 
 
@@ -199,23 +209,27 @@ def minhash(shingles: set[int], num_perm: int = NUM_PERM) -> tuple[int, ...]:
     return tuple(_minhash_array(values, num_perm).tolist())
 
 
-def _band_array(sig: np.ndarray, bands: int, first_band: int) -> np.ndarray:
-    if bands <= 0 or len(sig) % bands:
-        raise ValueError(f"a signature of {len(sig)} values cannot be cut into {bands} bands")
-    rows = sig.astype(np.uint64).reshape(bands, -1)
+def _band_array(sig: np.ndarray, bands: int, rows: int, first_band: int) -> np.ndarray:
+    if bands <= 0 or rows <= 0 or bands * rows > len(sig):
+        raise ValueError(f"{bands} bands of {rows} rows need more than {len(sig)} values")
+    table = sig[: bands * rows].astype(np.uint64).reshape(bands, rows)
     with np.errstate(over="ignore"):
         acc = np.arange(first_band + 1, first_band + bands + 1, dtype=np.uint64)
-        for column in rows.T:  # each step is a bijection of acc for a given column value
+        for column in table.T:  # each step is a bijection of acc for a given column value
             acc = (acc ^ column) * np.uint64(_BASE)
             acc ^= acc >> np.uint64(29)
         return _splitmix(acc) & _MASK63
 
 
-def band_hashes(sig: tuple[int, ...], bands: int = BANDS, *, first_band: int = 0) -> tuple[int, ...]:
-    """LSH band hashes: the signature cut into `bands` equal runs, each hashed with its band index
-    (first_band + i) to a non-negative 63-bit int. Equal hashes mean an equal band at the same
-    index. Raises ValueError when len(sig) is not a multiple of `bands`."""
-    return tuple(_band_array(np.array(sig, np.uint64), bands, first_band).tolist())
+def band_hashes(
+    sig: tuple[int, ...], bands: int = BANDS, rows: int | None = None, *, first_band: int = 0
+) -> tuple[int, ...]:
+    """LSH band hashes: the first bands x rows signature values cut into `bands` runs of `rows`
+    (default len(sig) // bands), each hashed with its band index (first_band + i) to a
+    non-negative 63-bit int (fits a DuckDB BIGINT). Equal hashes mean an equal band at the same
+    index. Raises ValueError when the signature is too short."""
+    rows = rows if rows is not None else len(sig) // max(bands, 1)
+    return tuple(_band_array(np.array(sig, np.uint64), bands, rows, first_band).tolist())
 
 
 def jaccard(a: set[int], b: set[int]) -> float:
@@ -257,8 +271,8 @@ def _fingerprint_tokens(tokens: list[str], scheme: Scheme) -> Fingerprint:
     lead_sig = _minhash_array(lead, scheme.lead_perm)
     bands = np.concatenate(
         (
-            _band_array(sig, scheme.bands, 0),
-            _band_array(lead_sig, scheme.lead_bands, scheme.bands),
+            _band_array(sig, scheme.bands, scheme.rows, 0),
+            _band_array(lead_sig, scheme.lead_bands, scheme.lead_rows, scheme.bands),
         )
     )
     return Fingerprint(
@@ -322,16 +336,18 @@ def is_near_duplicate(
 
     `n_a`, `n_b` are shingle counts; `lead_a`, `lead_b` optional (lead signature, lead shingle
     count) pairs. True when the estimated Jaccard reaches thresholds.jaccard, or the estimated
-    containment of the smaller body in the larger reaches thresholds.containment, or (with
-    leads) the estimated containment of the smaller lead in the larger reaches
-    thresholds.lead_containment. False when either signature is empty (a short body).
+    containment of the smaller body in the larger reaches thresholds.containment, or (given
+    leads, and the shorter body has at most thresholds.teaser_shingles shingles) the estimated
+    containment of the smaller lead in the larger reaches thresholds.lead_containment. False
+    when either signature is empty (a short body).
     """
     if not sig_a or not sig_b:
         return False
     j = estimate_jaccard(sig_a, sig_b)
     if j >= thresholds.jaccard or estimate_containment(j, n_a, n_b) >= thresholds.containment:
         return True
-    if lead_a and lead_b and lead_a[0] and lead_b[0]:
+    teaser = min(n_a, n_b) <= thresholds.teaser_shingles
+    if teaser and lead_a and lead_b and lead_a[0] and lead_b[0]:
         j_lead = estimate_jaccard(lead_a[0], lead_b[0])
         c_lead = estimate_containment(j_lead, lead_a[1], lead_b[1])
         return c_lead >= thresholds.lead_containment

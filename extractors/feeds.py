@@ -183,8 +183,10 @@ def _entries(items: Iterable[Any], base_url: str, tz: ZoneInfo | None) -> Iterab
             summary=summary,
             content=content,
             author=_text(item.get("author")),
-            published_at=parse_feed_date(item.get("published") or item.get("updated"), tz=tz),
-            updated_at=parse_feed_date(item.get("updated"), tz=tz),
+            published_at=parse_feed_date(
+                dict.get(item, "published") or dict.get(item, "updated"), tz=tz
+            ),
+            updated_at=parse_feed_date(dict.get(item, "updated"), tz=tz),
             tags=tags,
             guid=item.get("id"),
         )

@@ -68,6 +68,20 @@ def build_parser() -> argparse.ArgumentParser:
     feeds_sub = feeds.add_subparsers(title="feeds commands", metavar="COMMAND")
     feeds_list = feeds_sub.add_parser("list", parents=[common], help="each feed with its health")
     feeds_list.set_defaults(handler=cmd_feeds_list)
+    feeds_add = feeds_sub.add_parser("add", parents=[common], help="add a feed (or a site's feed)")
+    feeds_add.add_argument("url", help="a feed URL, or a site's home page whose feed is discovered")
+    feeds_add.add_argument("--name", help="feed name, [a-z0-9_-]+ (default: from the host)")
+    feeds_add.add_argument("--source", help="the outlet's name (default: the feed name)")
+    feeds_add.set_defaults(handler=cmd_feeds_add)
+    feeds_import = feeds_sub.add_parser(
+        "import-opml", parents=[common], help="add the feeds of an OPML file"
+    )
+    feeds_import.add_argument("file", type=Path)
+    feeds_import.set_defaults(handler=cmd_feeds_import)
+    feeds_export = feeds_sub.add_parser(
+        "export-opml", parents=[common], help="print the feeds as OPML"
+    )
+    feeds_export.set_defaults(handler=cmd_feeds_export)
 
     sql = sub.add_parser("sql", parents=[common], help="run a read-only query (no query: a shell)")
     sql.add_argument("query", nargs="?", help="SQL to run")
@@ -168,6 +182,46 @@ def cmd_feeds_list(args: argparse.Namespace) -> int:
             "consecutive_failures AS failures, articles, last_error FROM feed_health ORDER BY name",
         )
     print_rows(columns, rows)
+    return 0
+
+
+def cmd_feeds_add(args: argparse.Namespace) -> int:
+    from flows.feed_admin import FeedAdminError, NewFeed, add_feeds, resolve_feed_url
+    from flows.ingest import fetch_policy
+
+    config, _db = resolve(args)
+    try:
+        url = resolve_feed_url(args.url, fetch_policy(config), config.fetch.max_feed_bytes)
+        added = add_feeds(
+            config.path or default_config_path(), [NewFeed(url, args.name, args.source)]
+        )
+    except FeedAdminError as exc:
+        raise UserError(str(exc)) from None
+    if not added:
+        print(f"{url} is already configured.")
+    for feed in added:
+        print(f"added feed {feed.name}: {feed.url}")
+    return 0
+
+
+def cmd_feeds_import(args: argparse.Namespace) -> int:
+    from flows.feed_admin import FeedAdminError, add_feeds, read_opml
+
+    config, _db = resolve(args)
+    try:
+        feeds = read_opml(args.file)
+        added = add_feeds(config.path or default_config_path(), feeds)
+    except FeedAdminError as exc:
+        raise UserError(str(exc)) from None
+    print(f"{len(added)} feeds added, {len(feeds) - len(added)} already configured.")
+    return 0
+
+
+def cmd_feeds_export(args: argparse.Namespace) -> int:
+    from flows.feed_admin import write_opml
+
+    config, _db = resolve(args)
+    sys.stdout.write(write_opml(config))
     return 0
 
 

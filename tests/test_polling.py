@@ -34,7 +34,9 @@ def test_short_requests_are_ignored() -> None:
         (PollHints(cache_control="s-maxage=10, max-age=3600"), timedelta(hours=1)),
         (PollHints(ttl_minutes=30, cache_control="max-age=7200"), timedelta(hours=2)),
         (
-            PollHints(expires="Sat, 10 Jan 2026 13:00:00 GMT", date="Sat, 10 Jan 2026 12:00:00 GMT"),
+            PollHints(
+                expires="Sat, 10 Jan 2026 13:00:00 GMT", date="Sat, 10 Jan 2026 12:00:00 GMT"
+            ),
             timedelta(hours=1),
         ),
         (PollHints(retry_after=NOW + timedelta(hours=3)), timedelta(hours=3)),

@@ -79,13 +79,11 @@ def load_items() -> tuple[list[dict], list[dict]]:
         item["url"] = f"{BASE}/aljazeera/news/{item['slug']}.html"
     for item in baghdad:
         item["url"] = f"{BASE}/baghdadtoday/news/{item['id']}.html"
+    return newest_first(aljazeera), newest_first(baghdad)
 
-    def newest_first(item: dict) -> datetime:
-        return item["published"]
 
-    return sorted(aljazeera, key=newest_first, reverse=True), sorted(
-        baghdad, key=newest_first, reverse=True
-    )
+def newest_first(items: list[dict]) -> list[dict]:
+    return sorted(items, key=lambda item: item["published"], reverse=True)
 
 
 def check(aljazeera: list[dict], baghdad: list[dict]) -> None:

@@ -1,0 +1,463 @@
+"""Benchmark an ingest pass against a naive sequential baseline, on a synthetic local site.
+
+    python bench/ingest.py [--feeds 20] [--articles 25] [--runs 1] [--skip-naive] [--json]
+
+Builds a synthetic Arabic news site (bench/synthetic_site.py), serves it on 127.0.0.1 from this
+process, and runs each mode in a subprocess of its own, so that peak memory is per mode:
+- marsad: the real `ingest` flow, cold into a fresh DuckDB file, then a re-poll of the same,
+  unchanged feeds (each answers 304). Prefect's start-up is timed apart from the pass.
+- naive: feedparser + httpx (sync, one client) + trafilatura.extract + one INSERT per row.
+- limit: the extraction-bound limit, from the CPU time trafilatura.extract takes per page.
+All traffic stays on 127.0.0.1. bench/README.md says what each figure means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a script: make `bench` importable
+    sys.path.insert(0, str(REPO))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+MARK = "@@bench "  # prefix of the lines a mode subprocess reports on; other output is ignored
+PER_HOST_CONCURRENCY = 16  # every synthetic feed is on the one host 127.0.0.1
+SAMPLE_PAGES = 50
+MB = 1024 * 1024
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+# modes, each run in its own subprocess ------------------------------------------------------
+
+
+def report(**fields: Any) -> None:
+    """Tell the parent something: one marked JSON line on stdout."""
+    print(MARK + json.dumps(fields), flush=True)
+
+
+def own_memory() -> dict[str, float]:
+    """This process's peak RSS, and the largest of its finished children's, in MB."""
+    self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {"self_maxrss_mb": self_kb / 1024, "children_maxrss_mb": children_kb / 1024}
+
+
+def write_config(path: Path, db: Path, base_url: str, feeds: int) -> Path:
+    """A marsad.toml for the synthetic site; 127.0.0.1 allowed, one host so a high per-host cap."""
+    lines = [
+        "[warehouse]",
+        f'path = "{db.as_posix()}"',
+        "",
+        "[fetch]",
+        'allow_private = ["127.0.0.1"]',
+        f"per_host_concurrency = {PER_HOST_CONCURRENCY}",
+    ]
+    for i in range(feeds):
+        lines += ["", "[[feeds]]", f'name = "f{i}"', f'url = "{base_url}/feeds/f{i}.xml"']
+        lines += [f'source = "Synthetic {i}"', 'timezone = "Asia/Baghdad"']
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def count_rows(db: Path, table: str) -> int:
+    import duckdb
+
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(f"select count(*) from {table}").fetchone()[0]  # type: ignore[index]
+
+
+def mode_marsad(work: Path, base_url: str, feeds: int) -> None:
+    started = time.perf_counter()
+    from prefect import flow
+
+    from flows.ingest import ingest
+
+    imported = time.perf_counter()
+
+    @flow(name="bench-empty")
+    def empty() -> None:
+        return None
+
+    empty()  # the first flow run of a process starts Prefect's temporary server
+    first_flow = time.perf_counter()
+    empty()
+    warm_flow = time.perf_counter() - first_flow
+    db = work / "marsad.duckdb"
+    config = write_config(work / "marsad.toml", db, base_url, feeds)
+    report(phase="cold")
+    cpu, t = time.process_time(), time.perf_counter()
+    cold = ingest(config_path=str(config), db_path=str(db))
+    cold_s, cold_cpu = time.perf_counter() - t, time.process_time() - cpu
+    report(phase="cold_done", wait=True)
+    sys.stdin.readline()  # the parent has counted the cold pass's requests
+    t = time.perf_counter()
+    repoll = ingest(config_path=str(config), db_path=str(db))
+    repoll_s = time.perf_counter() - t
+    report(
+        result={
+            "import_s": imported - started,
+            "first_flow_s": first_flow - imported,
+            "warm_flow_s": warm_flow,
+            "wall_s": cold_s,
+            "main_cpu_s": cold_cpu,
+            "repoll_s": repoll_s,
+            "articles": count_rows(db, "articles"),
+            "fetch_errors": count_rows(db, "fetch_errors"),
+            "cold_record": {k: v for k, v in cold.items() if k != "feeds"},
+            "repoll_record": {k: v for k, v in repoll.items() if k != "feeds"},
+            **own_memory(),
+        }
+    )
+
+
+def mode_naive(work: Path, base_url: str, feeds: int) -> None:
+    import duckdb
+    import feedparser
+    import httpx
+    import trafilatura
+
+    db = work / "naive.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute(
+        "create table articles (url varchar, feed varchar, title varchar, "
+        "published varchar, summary varchar, body varchar)"
+    )
+    report(phase="naive")
+    t, cpu, rows = time.perf_counter(), time.process_time(), 0
+    with httpx.Client(timeout=20) as client:
+        for i in range(feeds):
+            parsed = feedparser.parse(client.get(f"{base_url}/feeds/f{i}.xml").content)
+            for entry in parsed.entries:
+                html = client.get(entry.link).text
+                body = trafilatura.extract(html)
+                values = [entry.link, f"f{i}", entry.title, entry.get("published")]
+                con.execute("insert into articles values (?, ?, ?, ?, ?, ?)", [*values, "", body])
+                rows += 1
+    wall, cpu = time.perf_counter() - t, time.process_time() - cpu
+    con.close()
+    articles = count_rows(db, "articles")
+    report(result={"wall_s": wall, "main_cpu_s": cpu, "articles": articles, **own_memory()})
+
+
+def mode_limit(work: Path, base_url: str, feeds: int, articles: int) -> None:
+    """CPU seconds per page of trafilatura.extract, and of marsad's whole per-page extraction."""
+    import httpx
+    import trafilatura
+
+    total = feeds * articles
+    picks = sorted({round(k * total / SAMPLE_PAGES) % total for k in range(SAMPLE_PAGES)})
+    pages = []
+    with httpx.Client(timeout=20) as client:
+        for k in picks:
+            url = f"{base_url}/site{k // articles}/news/{k % articles}.html"
+            pages.append((url, client.get(url).text))
+    trafilatura.extract(pages[0][1])  # warm imports and caches
+    plain = []
+    for _, html in pages:
+        cpu = time.process_time()
+        trafilatura.extract(html)
+        plain.append(time.process_time() - cpu)
+    result: dict[str, Any] = {"pages": len(pages), "trafilatura_cpu_s": statistics.median(plain)}
+    try:
+        result["marsad_cpu_s"] = statistics.median(marsad_extraction_cpu(base_url, pages))
+    except ImportError as exc:  # the pipeline does not import: still report trafilatura's cost
+        result["marsad_error"] = str(exc)
+    report(result=result)
+
+
+def marsad_extraction_cpu(base_url: str, pages: list[tuple[str, str]]) -> list[float]:
+    """CPU seconds of flows.steps.extract_one (extraction, cleaning, dates, fingerprint) per page."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    import httpx
+
+    from extractors.article import FeedContext
+    from extractors.feeds import parse_feed
+    from flows.steps import extract_one
+
+    entries = {}
+    with httpx.Client(timeout=20) as client:
+        for feed in sorted({url.split("/")[3] for url, _ in pages}):
+            feed_url = f"{base_url}/feeds/f{feed.removeprefix('site')}.xml"
+            parsed = parse_feed(client.get(feed_url).content, url=feed_url)
+            entries.update({e.url: (feed, e) for e in parsed.entries})
+    now, zone, times = datetime.now(UTC), ZoneInfo("Asia/Baghdad"), []
+    for url, html in pages:
+        feed, entry = entries[url]
+        context = FeedContext(name=feed, source=feed, timezone=zone)
+        cpu = time.process_time()
+        extract_one(entry, context, now, html, "text/html; charset=utf-8", False)
+        times.append(time.process_time() - cpu)
+    return times
+
+
+# the parent: serve, run the modes, report ---------------------------------------------------
+
+
+class ModeRun:
+    """One mode in a subprocess: its reports, the site's request counts per phase, and the peak
+    RSS of its whole process tree (sampled; the Prefect server's share apart)."""
+
+    def __init__(self, site: Any, mode: str, work: Path, args: argparse.Namespace) -> None:
+        self.site, self.phase = site, "start"
+        self.result: dict[str, Any] = {}
+        self.marks: dict[str, int] = {"start": len(site.requests)}
+        self.peak = {"tree_mb": 0.0, "prefect_server_mb": 0.0}
+        command = [sys.executable, str(Path(__file__).resolve()), "--mode", mode]
+        command += ["--base-url", site.base_url, "--work", str(work)]
+        command += ["--feeds", str(args.feeds), "--articles", str(args.articles)]
+        self.log = (work / f"{mode}.log").open("w")
+        self.proc = subprocess.Popen(
+            command, cwd=work, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+            text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+        )  # fmt: skip
+        self.sampler = threading.Thread(target=self._sample, daemon=True)
+        self.sampler.start()
+
+    def wait(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None and self.proc.stdin is not None
+        for line in self.proc.stdout:
+            if not line.startswith(MARK):
+                continue
+            message = json.loads(line[len(MARK) :])
+            if "phase" in message:
+                self.marks[message["phase"]] = len(self.site.requests)
+                self.phase = message["phase"]
+            if message.get("wait"):
+                self.proc.stdin.write("\n")
+                self.proc.stdin.flush()
+            self.result.update(message.get("result", {}))
+        code = self.proc.wait()
+        self.sampler.join()
+        self.log.close()
+        if code != 0 or not self.result:
+            tail = Path(self.log.name).read_text()[-3000:]
+            raise RuntimeError(f"mode subprocess failed (exit {code}); its log ends:\n{tail}")
+        self.marks["end"] = len(self.site.requests)
+        return {**self.result, **self.peak}
+
+    def requests(self, start: str, end: str) -> dict[str, int]:
+        log = self.site.requests[self.marks[start] : self.marks[end]]
+        return {
+            "requests": len(log),
+            "feed_requests": sum(1 for r in log if r.path.startswith("/feeds/")),
+            "page_requests": sum(1 for r in log if r.path.startswith("/site")),
+            "not_modified": sum(1 for r in log if r.status == 304),
+            "failed": sum(1 for r in log if r.status not in (200, 304)),
+        }
+
+    def _sample(self) -> None:
+        try:
+            import psutil
+        except ImportError:  # peak RSS then comes from getrusage in the subprocess only
+            return
+        root = psutil.Process(self.proc.pid)
+        while self.proc.poll() is None:
+            tree, server = 0, 0
+            try:
+                for process in [root, *root.children(recursive=True)]:
+                    rss = process.memory_info().rss
+                    tree += rss
+                    if "uvicorn" in " ".join(process.cmdline()):
+                        server += rss
+            except psutil.Error:
+                pass  # a process ended between listing and reading
+            self.peak["tree_mb"] = max(self.peak["tree_mb"], tree / MB)
+            self.peak["prefect_server_mb"] = max(self.peak["prefect_server_mb"], server / MB)
+            time.sleep(0.05)
+
+
+def run_mode(site: Any, mode: str, args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix=f"marsad-bench-{mode}-") as work:
+        cpu = time.process_time()
+        run = ModeRun(site, mode, Path(work), args)
+        result = run.wait()
+        result["site_cpu_s"] = time.process_time() - cpu  # serving, in this process
+        if mode == "marsad":
+            result["cold"] = run.requests("cold", "cold_done")
+            result["repoll"] = run.requests("cold_done", "end")
+        elif mode == "naive":
+            result["cold"] = run.requests("naive", "end")
+        return result
+
+
+def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of every number across runs (nested dicts too); other values from the first."""
+    merged: dict[str, Any] = {}
+    for key, first in runs[0].items():
+        values = [run[key] for run in runs if key in run]
+        if isinstance(first, dict):
+            merged[key] = medians(values)
+        elif isinstance(first, int | float) and not isinstance(first, bool):
+            merged[key] = statistics.median(values)
+        else:
+            merged[key] = first
+    return merged
+
+
+def summarize(args: argparse.Namespace, site: dict[str, Any], results: dict[str, Any]) -> dict:
+    """The headline figures, derived from the modes' medians."""
+    marsad, naive, limit = results["marsad"], results.get("naive"), results["limit"]
+    rate = marsad["articles"] / marsad["wall_s"]
+    limit_rate = site["cores"] / limit["trafilatura_cpu_s"]
+    figures: dict[str, Any] = {
+        "marsad_articles_per_s": rate,
+        "repoll_share": marsad["repoll_s"] / marsad["wall_s"],
+        "limit_pages_per_s": limit_rate,
+        "limit_min_wall_s": site["pages"] / limit_rate,
+        "marsad_share_of_limit": rate / limit_rate,
+    }
+    if naive:
+        figures["naive_articles_per_s"] = naive["articles"] / naive["wall_s"]
+        figures["marsad_over_naive"] = rate / figures["naive_articles_per_s"]
+    return figures
+
+
+def print_report(args: argparse.Namespace, site: dict[str, Any], results: dict, figures: dict):
+    marsad, naive, limit = results["marsad"], results.get("naive"), results["limit"]
+    print(
+        f"synthetic site: {args.feeds} feeds x {args.articles} articles = {site['pages']} pages "
+        f"({site['mb']:.1f} MB; pages {site['min_kb']:.1f}-{site['max_kb']:.1f} KiB, median "
+        f"{site['median_kb']:.1f}), seed {args.seed}; {site['cores']} cores; "
+        f"{args.runs} run(s), medians shown"
+    )
+    print(
+        f"marsad fetches with per_host_concurrency = {PER_HOST_CONCURRENCY} "
+        "(every feed of the synthetic site is on the one host 127.0.0.1)\n"
+    )
+    print(f"{'mode':8} {'articles':>8} {'wall s':>8} {'articles/s':>11} {'peak RSS MB':>12} "
+          f"{'requests':>9}")  # fmt: skip
+    rows = [("marsad", marsad)] + ([("naive", naive)] if naive else [])
+    for name, r in rows:
+        rss = r["tree_mb"] or r["self_maxrss_mb"]
+        print(
+            f"{name:8} {r['articles']:>8.0f} {r['wall_s']:>8.2f} "
+            f"{r['articles'] / r['wall_s']:>11.1f} {rss:>12.0f} {r['cold']['requests']:>9.0f}"
+        )
+    if naive:
+        print(f"marsad / naive: {figures['marsad_over_naive']:.2f}x the articles/s")
+    repoll = marsad["repoll"]
+    print(
+        f"\nre-poll of the unchanged feeds: {marsad['repoll_s']:.2f} s = "
+        f"{100 * figures['repoll_share']:.1f}% of the cold pass; {repoll['requests']:.0f} requests "
+        f"({repoll['not_modified']:.0f} answered 304), {repoll['page_requests']:.0f} article pages"
+    )
+    print(
+        f"Prefect, outside the pass: imports {marsad['import_s']:.1f} s, first (empty) flow run "
+        f"{marsad['first_flow_s']:.1f} s (temporary server start), an empty flow run after that "
+        f"{marsad['warm_flow_s']:.2f} s"
+    )
+    print(
+        f"marsad memory: peak RSS of its process tree {marsad['tree_mb']:.0f} MB, of which "
+        f"Prefect's temporary server {marsad['prefect_server_mb']:.0f} MB; main process "
+        f"{marsad['self_maxrss_mb']:.0f} MB, largest finished worker "
+        f"{marsad['children_maxrss_mb']:.0f} MB"
+    )
+    served = f"marsad {marsad['site_cpu_s']:.1f} s" + (
+        f", naive {naive['site_cpu_s']:.1f} s" if naive else ""
+    )
+    print(f"CPU the site itself used while serving (this process): {served}")
+    print(
+        f"\nextraction-bound limit: median trafilatura.extract CPU {1000 * limit['trafilatura_cpu_s']:.1f}"
+        f" ms/page over {limit['pages']:.0f} pages -> {site['cores']} cores / that = "
+        f"{figures['limit_pages_per_s']:.0f} pages/s (the {site['pages']} pages need at least "
+        f"{figures['limit_min_wall_s']:.1f} s); marsad's cold pass reaches "
+        f"{100 * figures['marsad_share_of_limit']:.0f}% of it"
+    )
+    if "marsad_cpu_s" in limit:
+        print(
+            f"marsad's own per-page extraction (flows.steps.extract_one: trafilatura, cleaning, "
+            f"dates, language, fingerprint): median {1000 * limit['marsad_cpu_s']:.1f} ms/page"
+        )
+    problems = []
+    if marsad["articles"] < site["pages"]:
+        problems.append(f"marsad loaded {marsad['articles']:.0f} of {site['pages']} pages")
+    if marsad["fetch_errors"]:
+        problems.append(f"marsad recorded {marsad['fetch_errors']:.0f} fetch_errors rows")
+    for name, r in rows:
+        if r["cold"]["failed"]:
+            problems.append(f"{name}: {r['cold']['failed']:.0f} requests were not answered 200/304")
+    for problem in problems:
+        print(f"WARNING: {problem}")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--feeds", type=int, default=20, help="feeds (sites) to generate")
+    parser.add_argument("--articles", type=int, default=25, help="articles per feed")
+    parser.add_argument("--runs", type=int, default=1, help="repeat each mode; medians shown")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic site")
+    parser.add_argument("--skip-naive", action="store_true", help="do not run the baseline")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--mode", choices=("marsad", "naive", "limit"), help=argparse.SUPPRESS)
+    parser.add_argument("--base-url", help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.feeds < 1 or args.articles < 1 or args.runs < 1:
+        parser.error("--feeds, --articles and --runs must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.mode == "marsad":
+        mode_marsad(args.work, args.base_url, args.feeds)
+        return 0
+    if args.mode == "naive":
+        mode_naive(args.work, args.base_url, args.feeds)
+        return 0
+    if args.mode == "limit":
+        mode_limit(args.work, args.base_url, args.feeds, args.articles)
+        return 0
+
+    from bench.synthetic_site import build_site, serve_site
+
+    site = serve_site({})
+    try:
+        files = build_site(args.feeds, args.articles, base_url=site.base_url, seed=args.seed)
+        serve_site(files, site)
+        sizes = [len(body) / 1024 for path, (body, _) in files.items() if path.endswith(".html")]
+        facts = {
+            "pages": len(sizes),
+            "mb": sum(len(body) for body, _ in files.values()) / MB,
+            "min_kb": min(sizes),
+            "max_kb": max(sizes),
+            "median_kb": statistics.median(sizes),
+            "cores": cores(),
+        }
+        del files
+        runs: dict[str, list[dict[str, Any]]] = {"marsad": [], "naive": []}
+        for _ in range(args.runs):  # interleaved, so drift of the machine hits both modes
+            runs["marsad"].append(run_mode(site, "marsad", args))
+            if not args.skip_naive:
+                runs["naive"].append(run_mode(site, "naive", args))
+        results = {mode: medians(r) for mode, r in runs.items() if r}
+        results["limit"] = run_mode(site, "limit", args)
+    finally:
+        site.stop()
+    figures = summarize(args, facts, results)
+    if args.json:
+        out = {"site": facts, "args": vars(args) | {"work": None}, "figures": figures}
+        print(json.dumps(out | {"results": results, "runs": runs}, indent=2, default=str))
+    else:
+        print_report(args, facts, results, figures)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
