@@ -140,7 +140,9 @@ def shares_band(s: PairScores, scheme: Scheme) -> bool:
         (s.a.minhash, s.b.minhash, scheme.bands, scheme.rows),
         (s.a.lead_minhash, s.b.lead_minhash, scheme.lead_bands, scheme.lead_rows),
     ):
-        if set(dedupe.band_hashes(sig_a, bands, rows)) & set(dedupe.band_hashes(sig_b, bands, rows)):
+        if set(dedupe.band_hashes(sig_a, bands, rows)) & set(
+            dedupe.band_hashes(sig_b, bands, rows)
+        ):
             return True
     return False
 
@@ -198,8 +200,12 @@ def expected_pr(p_same: np.ndarray, positive: np.ndarray) -> tuple[float, float]
 
 def best_index(scores: np.ndarray, grid: list[Thresholds]) -> int:
     """Highest F1, then recall, then the strictest thresholds (the most margin)."""
-    strictness = np.array([t.jaccard + min(t.containment, 1) + min(t.lead_containment, 1)
-                           - t.teaser_shingles / 1e5 for t in grid])
+    strictness = np.array(
+        [
+            t.jaccard + min(t.containment, 1) + min(t.lead_containment, 1) - t.teaser_shingles / 1e5
+            for t in grid
+        ]
+    )
     order = np.lexsort((strictness, scores[:, 1].round(4), scores[:, 2].round(4)))
     return int(order[-1])
 
@@ -208,25 +214,44 @@ def grid_rows(pairs: list[dict[str, str]]) -> list[Row]:
     positive = np.array([p["label"] in POSITIVE for p in pairs])
     rows: list[Row] = []
     for k, perm, lead in itertools.product(KS, PERMS, LEADS):
-        base = Scheme(k=k, num_perm=perm, bands=1, rows=1, lead_tokens=lead, lead_bands=1,
-                      lead_rows=1)
+        base = Scheme(
+            k=k, num_perm=perm, bands=1, rows=1, lead_tokens=lead, lead_bands=1, lead_rows=1
+        )
         scores = score_pairs(pairs, base)
         grid = threshold_grid(base)
         exact = np.array([s.exact for s in scores])
         sig_ok = np.array([[verified(s, t, False) for s in scores] for t in grid])
         set_ok = np.array([[verified(s, t, True) for s in scores] for t in grid])
         for r, lr in itertools.product(ROWS, LEAD_ROWS):
-            scheme = Scheme(k=k, num_perm=perm, bands=perm // r, rows=r, lead_tokens=lead,
-                            lead_bands=dedupe.LEAD_PERM // lr, lead_rows=lr)
+            scheme = Scheme(
+                k=k,
+                num_perm=perm,
+                bands=perm // r,
+                rows=r,
+                lead_tokens=lead,
+                lead_bands=dedupe.LEAD_PERM // lr,
+                lead_rows=lr,
+            )
             candidate = np.array([s.exact or shares_band(s, scheme) for s in scores])
             expected = np.array([candidate_probability(s, scheme) for s in scores])
             sig = prf(exact | (candidate & sig_ok), positive)
             ex = prf(exact | (candidate & set_ok), positive)
             i, i_ex = best_index(sig, grid), best_index(ex, grid)
             exp_p, exp_r = expected_pr(np.where(exact, 1.0, expected * sig_ok[i]), positive)
-            rows.append(Row(scheme, grid[i], *sig[i], candidate[positive].mean(), exp_p, exp_r,
-                            expected[positive].mean(), expected[~positive].mean(), grid[i_ex],
-                            tuple(ex[i_ex])))
+            rows.append(
+                Row(
+                    scheme,
+                    grid[i],
+                    *sig[i],
+                    candidate[positive].mean(),
+                    exp_p,
+                    exp_r,
+                    expected[positive].mean(),
+                    expected[~positive].mean(),
+                    grid[i_ex],
+                    tuple(ex[i_ex]),
+                )
+            )
     return rows
 
 
@@ -240,26 +265,37 @@ def print_grid(rows: list[Row], top: int) -> None:
     print("E[P], E[R]: precision and recall expected over MinHash seeds (each pair counts with its")
     print("chance of sharing a band); candR: positives that shared a band, E[cR] its expectation;")
     print("E[cN]: expected share of negatives (same event, different) that become candidates.")
-    head = (f"{'k':>2} {'perm':>4} {'body':>5} {'lead':>4} {'lbxr':>5} {'tJ':>4} {'tC':>4} "
-            f"{'tL':>4} {'tsh':>4} | {'P':>5} {'R':>5} {'F1':>5} {'E[P]':>5} {'E[R]':>5} "
-            f"{'candR':>5} {'E[cR]':>5} {'E[cN]':>5} | {'tJ':>4} {'tC':>4} {'P_ex':>5} {'R_ex':>5} "
-            f"{'F1_ex':>5}")
+    head = (
+        f"{'k':>2} {'perm':>4} {'body':>5} {'lead':>4} {'lbxr':>5} {'tJ':>4} {'tC':>4} "
+        f"{'tL':>4} {'tsh':>4} | {'P':>5} {'R':>5} {'F1':>5} {'E[P]':>5} {'E[R]':>5} "
+        f"{'candR':>5} {'E[cR]':>5} {'E[cN]':>5} | {'tJ':>4} {'tC':>4} {'P_ex':>5} {'R_ex':>5} "
+        f"{'F1_ex':>5}"
+    )
     print(head)
     print("-" * len(head))
-    rows = sorted(rows, key=lambda r: (-round(r.f1, 3), -round(r.exp_precision + r.exp_recall, 3),
-                                       r.exp_cand_negative, r.scheme.num_perm))
+    rows = sorted(
+        rows,
+        key=lambda r: (
+            -round(r.f1, 3),
+            -round(r.exp_precision + r.exp_recall, 3),
+            r.exp_cand_negative,
+            r.scheme.num_perm,
+        ),
+    )
     for i, row in enumerate(rows):
         s, t, tx = row.scheme, row.thresholds, row.exact_thresholds
         mark = "  <- shipped" if s == dedupe.SCHEME else ""
         if i < top or mark:
-            print(f"{s.k:>2} {s.num_perm:>4} {s.bands:>2}x{s.rows:<2} {s.lead_tokens:>4} "
-                  f"{s.lead_bands:>2}x{s.lead_rows:<2} {t.jaccard:>4.2f} {fmt(t.containment):>4} "
-                  f"{fmt(t.lead_containment):>4} {t.teaser_shingles:>4} | {row.precision:>5.3f} "
-                  f"{row.recall:>5.3f} {row.f1:>5.3f} {row.exp_precision:>5.3f} "
-                  f"{row.exp_recall:>5.3f} {row.cand_recall:>5.3f} "
-                  f"{row.exp_cand_recall:>5.3f} {row.exp_cand_negative:>5.3f} | "
-                  f"{tx.jaccard:>4.2f} {fmt(tx.containment):>4} {row.exact_f1[0]:>5.3f} "
-                  f"{row.exact_f1[1]:>5.3f} {row.exact_f1[2]:>5.3f}{mark}")
+            print(
+                f"{s.k:>2} {s.num_perm:>4} {s.bands:>2}x{s.rows:<2} {s.lead_tokens:>4} "
+                f"{s.lead_bands:>2}x{s.lead_rows:<2} {t.jaccard:>4.2f} {fmt(t.containment):>4} "
+                f"{fmt(t.lead_containment):>4} {t.teaser_shingles:>4} | {row.precision:>5.3f} "
+                f"{row.recall:>5.3f} {row.f1:>5.3f} {row.exp_precision:>5.3f} "
+                f"{row.exp_recall:>5.3f} {row.cand_recall:>5.3f} "
+                f"{row.exp_cand_recall:>5.3f} {row.exp_cand_negative:>5.3f} | "
+                f"{tx.jaccard:>4.2f} {fmt(tx.containment):>4} {row.exact_f1[0]:>5.3f} "
+                f"{row.exact_f1[1]:>5.3f} {row.exact_f1[2]:>5.3f}{mark}"
+            )
 
 
 def print_shipped(pairs: list[dict[str, str]]) -> None:
@@ -270,50 +306,68 @@ def print_shipped(pairs: list[dict[str, str]]) -> None:
     expected = np.array([candidate_probability(s, scheme) for s in scores])
     print(f"\nShipped: {scheme.version}\n  {t}")
     for name, exact_sets in (("signatures", False), ("exact sets", True)):
-        ok = np.array([s.exact or (c and verified(s, t, exact_sets))
-                       for s, c in zip(scores, candidate, strict=True)])
+        ok = np.array(
+            [
+                s.exact or (c and verified(s, t, exact_sets))
+                for s, c in zip(scores, candidate, strict=True)
+            ]
+        )
         p, r, f1 = prf(ok[None, :], positive)[0]
         print(f"  verified by {name:<10}: precision {p:.3f}  recall {r:.3f}  F1 {f1:.3f}")
     ok = np.array([verified(s, t, False) for s in scores])
     exp_p, exp_r = expected_pr(np.where([s.exact for s in scores], 1.0, expected * ok), positive)
     print(f"  expected over MinHash seeds: precision {exp_p:.3f}  recall {exp_r:.3f}")
-    print(f"  LSH candidate recall {candidate[positive].mean():.3f} (expected over seeds "
-          f"{expected[positive].mean():.3f}); negatives that were candidates "
-          f"{candidate[~positive].mean():.3f} (expected {expected[~positive].mean():.3f})")
+    print(
+        f"  LSH candidate recall {candidate[positive].mean():.3f} (expected over seeds "
+        f"{expected[positive].mean():.3f}); negatives that were candidates "
+        f"{candidate[~positive].mean():.3f} (expected {expected[~positive].mean():.3f})"
+    )
     by_label: dict[str, list[bool]] = {}
     for pair, s, c in zip(pairs, scores, candidate, strict=True):
         same = s.exact or (c and verified(s, t, False))
         if c and not s.exact and s.a and s.b:  # the bench's rule is the module's rule
             assert dedupe.same_story(s.a, s.b, t) == same, pair["origin"]
         by_label.setdefault(pair["label"], []).append(bool(same))
-    print("  predicted same story, by label: " + ", ".join(
-        f"{label} {sum(v)}/{len(v)}" for label, v in by_label.items()))
+    print(
+        "  predicted same story, by label: "
+        + ", ".join(f"{label} {sum(v)}/{len(v)}" for label, v in by_label.items())
+    )
     print("  misclassified (label, J, C, J_lead, J_est, C_est, CL_est, P(candidate), origin):")
     for pair, s, c in zip(pairs, scores, candidate, strict=True):
         same = s.exact or (c and verified(s, t, False))
         if same != (pair["label"] in POSITIVE):
-            print(f"    {pair['label']:<10} {s.j:.2f} {s.c:.2f} {s.j_lead:.2f} {s.j_est:.2f} "
-                  f"{s.c_est:.2f} {s.cl_est:.2f} {candidate_probability(s, scheme):.2f} "
-                  f"{pair['origin']}")
+            print(
+                f"    {pair['label']:<10} {s.j:.2f} {s.c:.2f} {s.j_lead:.2f} {s.j_est:.2f} "
+                f"{s.c_est:.2f} {s.cl_est:.2f} {candidate_probability(s, scheme):.2f} "
+                f"{pair['origin']}"
+            )
     print(f"\n  threshold sweep (signature verification, teaser_shingles {t.teaser_shingles}):")
     print(f"  {'tJ':>4} {'tC':>4} {'tL':>4}  {'P':>5} {'R':>5} {'F1':>5}")
     for tj, tc, tl in itertools.product(TJ, (0.6, 0.75, 0.9, 2.0), (0.7, 0.8, 0.9, 2.0)):
         sweep = Thresholds(tj, tc, tl, t.teaser_shingles)
-        ok = np.array([s.exact or (c and verified(s, sweep, False))
-                       for s, c in zip(scores, candidate, strict=True)])
+        ok = np.array(
+            [
+                s.exact or (c and verified(s, sweep, False))
+                for s, c in zip(scores, candidate, strict=True)
+            ]
+        )
         p, r, f1 = prf(ok[None, :], positive)[0]
         print(f"  {tj:>4.2f} {fmt(tc):>4} {fmt(tl):>4}  {p:>5.3f} {r:>5.3f} {f1:>5.3f}")
 
 
 def print_s_curve() -> None:
     s = dedupe.SCHEME
-    print(f"\nLSH S-curve, P(candidate) = 1 - (1 - J^r)^b: body {s.bands}x{s.rows}, lead "
-          f"{s.lead_bands}x{s.lead_rows}; in brackets: candidates per 1M stored articles at that J")
+    print(
+        f"\nLSH S-curve, P(candidate) = 1 - (1 - J^r)^b: body {s.bands}x{s.rows}, lead "
+        f"{s.lead_bands}x{s.lead_rows}; in brackets: candidates per 1M stored articles at that J"
+    )
     for j in (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9):
         p_body = 1 - (1 - j**s.rows) ** s.bands
         p_lead = 1 - (1 - j**s.lead_rows) ** s.lead_bands
-        print(f"  J={j:<4}  body {p_body:6.4f} ({p_body * 1e6:7.0f})   "
-              f"lead {p_lead:6.4f} ({p_lead * 1e6:7.0f})")
+        print(
+            f"  J={j:<4}  body {p_body:6.4f} ({p_body * 1e6:7.0f})   "
+            f"lead {p_lead:6.4f} ({p_lead * 1e6:7.0f})"
+        )
 
 
 def print_timing(pairs: list[dict[str, str]]) -> None:

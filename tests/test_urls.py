@@ -91,7 +91,9 @@ def test_other_subdomains_are_different_sites():
 
 
 SLUG = "الحدود-العراقية"
-SLUG_ENCODED = "%D8%A7%D9%84%D8%AD%D8%AF%D9%88%D8%AF-%D8%A7%D9%84%D8%B9%D8%B1%D8%A7%D9%82%D9%8A%D8%A9"
+SLUG_ENCODED = (
+    "%D8%A7%D9%84%D8%AD%D8%AF%D9%88%D8%AF-%D8%A7%D9%84%D8%B9%D8%B1%D8%A7%D9%82%D9%8A%D8%A9"
+)
 
 
 @pytest.mark.parametrize(
@@ -140,7 +142,10 @@ def test_user_info_and_session_ids_are_dropped():
 
 
 def test_international_host_is_idna_encoded():
-    assert canonical_url("https://www.مثال.مصر/خبر") == "https://xn--mgbh0fb.xn--wgbh1c/%D8%AE%D8%A8%D8%B1"
+    assert (
+        canonical_url("https://www.مثال.مصر/خبر")
+        == "https://xn--mgbh0fb.xn--wgbh1c/%D8%AE%D8%A8%D8%B1"
+    )
 
 
 def test_root_keeps_its_slash():
