@@ -143,8 +143,9 @@ def build_article(
 ) -> Article:
     """Combine a feed entry with its page (None when the page could not be had) into an Article.
 
-    The page's text is used when it has at least MIN_PAGE_WORDS words or is longer than the
-    feed's own; otherwise the feed's content or summary is the body and extraction is 'feed'.
+    The page's text is used when it is at least as long as the feed's text, or has at least
+    MIN_PAGE_WORDS words and the feed carries only a summary; otherwise the feed's content or
+    summary is the body and extraction is 'feed'.
     """
     site_names = (
         feed.source,
@@ -163,11 +164,10 @@ def build_article(
     )
     page_words = _words(page_clean.body if page_clean else None)
     feed_words = _words(feed_clean.body if feed_clean else None)
-    if (
-        page_clean
-        and page_clean.body
-        and (page_words >= MIN_PAGE_WORDS or page_words >= feed_words)
-    ):
+    # A feed that carries the full text (content:encoded) wins over a page extraction that came
+    # out shorter: the page then lost text to its layout. A mere summary never does.
+    page_enough = page_words >= feed_words or (page_words >= MIN_PAGE_WORDS and not entry.content)
+    if page_clean and page_clean.body and page_enough:
         chosen, extraction = page_clean, "page"
     else:
         chosen, extraction = feed_clean, "feed"
