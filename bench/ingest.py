@@ -137,7 +137,7 @@ def mode_naive(work: Path, base_url: str, feeds: int) -> None:
         "published varchar, summary varchar, body varchar)"
     )
     report(phase="naive")
-    t, cpu, rows = time.perf_counter(), time.process_time(), 0
+    t, cpu = time.perf_counter(), time.process_time()
     with httpx.Client(timeout=20) as client:
         for i in range(feeds):
             parsed = feedparser.parse(client.get(f"{base_url}/feeds/f{i}.xml").content)
@@ -145,8 +145,8 @@ def mode_naive(work: Path, base_url: str, feeds: int) -> None:
                 html = client.get(entry.link).text
                 body = trafilatura.extract(html)
                 values = [entry.link, f"f{i}", entry.title, entry.get("published")]
-                con.execute("insert into articles values (?, ?, ?, ?, ?, ?)", [*values, "", body])
-                rows += 1
+                values += [entry.get("summary"), body]
+                con.execute("insert into articles values (?, ?, ?, ?, ?, ?)", values)
     wall, cpu = time.perf_counter() - t, time.process_time() - cpu
     con.close()
     articles = count_rows(db, "articles")
@@ -284,10 +284,12 @@ class ModeRun:
 
 def run_mode(site: Any, mode: str, args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix=f"marsad-bench-{mode}-") as work:
+        load = os.getloadavg()[0]
         cpu = time.process_time()
         run = ModeRun(site, mode, Path(work), args)
         result = run.wait()
         result["site_cpu_s"] = time.process_time() - cpu  # serving, in this process
+        result["load_before"] = load
         if mode == "marsad":
             result["cold"] = run.requests("cold", "cold_done")
             result["repoll"] = run.requests("cold_done", "end")
@@ -372,6 +374,10 @@ def print_report(args: argparse.Namespace, site: dict[str, Any], results: dict, 
         f", naive {naive['site_cpu_s']:.1f} s" if naive else ""
     )
     print(f"CPU the site itself used while serving (this process): {served}")
+    loads = f"marsad {marsad['load_before']:.2f}" + (
+        f", naive {naive['load_before']:.2f}" if naive else ""
+    )
+    print(f"1-minute load average before the modes started (other work skews figures): {loads}")
     per_page_ms = 1000 * limit["trafilatura_cpu_s"]
     print(
         f"\nextraction-bound limit: median trafilatura.extract CPU {per_page_ms:.1f}"

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import trafilatura
 from lxml import html as lxml_html
 
-from extractors.clean import clean_body, clean_title, html_to_text, normalize_display
+from extractors.clean import clean_body, clean_title, html_to_text
 from extractors.dates import page_date_from_html, resolve_published_at
 from extractors.dedupe import fingerprint
 from extractors.feeds import FeedEntry
@@ -176,7 +176,8 @@ def build_article(
     published = resolve_published_at(
         feed=entry.published_at,
         page=page.published_at if page else None,
-        text="\n".join(x for x in (chosen.dateline if chosen else None, body) if x) or None,
+        # The raw text, not the clean body: cleaning removes lines such as "تاريخ النشر: ...".
+        text=(page.text if extraction == "page" and page else feed_text) or None,
         fetched_at=fetched_at,
         tz=feed.timezone,
     )
@@ -184,7 +185,8 @@ def build_article(
         dict.fromkeys([*(page.tags if page else ()), *entry.tags, *(chosen.tags if chosen else ())])
     )
     fp = fingerprint(body)
-    summary = normalize_display(entry.summary) if entry.summary else None
+    # clean_body also drops "The post ... appeared first on ..." lines that feeds append.
+    summary = clean_body(entry.summary).body if entry.summary else None
     return Article(
         article_id=article_id(canonical),
         url=entry.url,

@@ -24,6 +24,7 @@ Two text forms:
 from __future__ import annotations
 
 import functools
+import html
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -33,7 +34,7 @@ from lxml import etree
 from lxml import html as lxml_html
 
 from extractors import markers
-from extractors.markers import PAREN_DATELINE, PLAIN_DATELINE, Hit, Marker
+from extractors.markers import PAREN_DATELINE, PLAIN_DATELINE, Hit
 
 # Format characters (Unicode 14/15 category Cf) and control characters, as one class.
 _CF = (
@@ -95,8 +96,7 @@ def normalize_key(text: str) -> str:
     return " ".join(_NON_WORD.sub(" ", fold_text(text)).split())
 
 
-# ---------------------------------------------------------------------------------------------
-# Titles
+# -- titles ---------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -152,9 +152,7 @@ def _site_keys(site_names: tuple[str, ...]) -> frozenset[str]:
     return frozenset(k for k in map(normalize_key, (*markers.OUTLETS, *site_names)) if k)
 
 
-# ---------------------------------------------------------------------------------------------
-# Feed descriptions
-
+# -- feed descriptions ----------------------------------------------------------------------------
 _BLOCK_TAGS = frozenset(
     ("p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "tr",
      "table", "section", "article", "figure", "figcaption", "pre", "hr", "dd", "dt", "header",
@@ -173,12 +171,13 @@ def html_to_text(fragment: str) -> str:
 
 
 def _fragment_text(fragment: str) -> str:
-    if not fragment or not fragment.strip():
+    fragment = _DISPLAY_DELETE.sub("", fragment or "")  # lxml refuses control characters
+    if not fragment.strip():
         return ""
     try:
         root = lxml_html.fragment_fromstring(fragment, create_parent="div")
     except (etree.ParserError, ValueError):
-        return re.sub(r"<[^>]*>", " ", fragment)
+        return html.unescape(re.sub(r"<[^>]*>", " ", fragment))
     for element in list(root.iter("script", "style", "noscript", "template")):
         element.drop_tree()
     for element in root.iter():
@@ -189,8 +188,7 @@ def _fragment_text(fragment: str) -> str:
     return root.text_content()
 
 
-# ---------------------------------------------------------------------------------------------
-# Bodies
+# -- bodies ---------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -219,28 +217,6 @@ _AGENCY_KEYS = frozenset(normalize_key(a) for a in (*markers.AGENCIES, *markers.
 _GLUED_MIN_WORDS = 30  # a dateline opens a glued-on article only after this much of the first
 
 
-@functools.lru_cache(maxsize=256)
-def _configured(outlets: tuple[str, ...]) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
-    """Dateline and glued-dateline patterns for the caller's outlet names."""
-    names = markers.loose(outlets)
-    return (markers.outlet_dateline(names), markers.glued_dateline(names)) if names else None
-
-
-def _outlet_match(line: str, outlets: tuple[str, ...]) -> re.Match[str] | None:
-    if m := markers.BUILTIN_OUTLET.match(line):
-        return m
-    configured = _configured(outlets)
-    return configured[0].match(line) if configured else None
-
-
-def _glued_split(line: str, outlets: tuple[str, ...]) -> list[str]:
-    """A line split where a sentence ends and an outlet's dateline begins on the same line."""
-    parts = markers.BUILTIN_GLUED.split(line)
-    if configured := _configured(outlets):
-        parts = [p for part in parts for p in configured[1].split(part)]
-    return [p for p in parts if p]
-
-
 def _is_sentence(words: str) -> bool:
     return bool(set(normalize_key(words).split()) & markers.NOT_DATELINE_WORDS)
 
@@ -251,7 +227,7 @@ def split_dateline(line: str, known_outlets: Sequence[str] = ()) -> tuple[str, s
     Recognised: an outlet's own ("بغداد اليوم - المثنى", "شفق نيوز/"), a city with an agency in
     brackets ("بيروت (رويترز) -", "(رويترز) -"), a city and a known agency ("دمشق - سانا"), and
     one or two words and a dash before a lead of at least five words ("الأنبار - أعادت ...")."""
-    if m := _outlet_match(line, tuple(known_outlets)):
+    if m := markers.outlet_match(line, tuple(known_outlets)):
         rest = m["rest"]
         place = markers.PLACE.match(rest) if m["sep"].strip()[:1] in "-–—" else None
         if place or (rest and " " not in rest and m["sep"].strip()[:1] in "-–—"):
@@ -281,7 +257,7 @@ def split_dateline(line: str, known_outlets: Sequence[str] = ()) -> tuple[str, s
 def _opens_glued_article(line: str, known_outlets: tuple[str, ...]) -> bool:
     """A dateline in the middle of a body that can only open another article: an outlet's own,
     a bare "city - agency" line, or a city with a known agency in brackets."""
-    if (m := _outlet_match(line, known_outlets)) and m["sep"].strip()[:1] in "-–—/":
+    if (m := markers.outlet_match(line, known_outlets)) and m["sep"].strip()[:1] in "-–—/":
         return True
     if (m := PAREN_DATELINE.match(line)) and normalize_key(m["agency"]) in _AGENCY_KEYS:
         return not _is_sentence(m["head"])
@@ -300,7 +276,7 @@ def clean_body(
     after another outlet's dateline. Moves "المصدر: X" to attribution and a leading dateline to
     dateline; drops a first line that repeats the title. body is None when nothing is left."""
     outlets = tuple(o for o in known_outlets if o)
-    lines = [part for line in _display_lines(text) for part in _glued_split(line, outlets)]
+    lines = [part for line in _display_lines(text) for part in markers.split_glued(line, outlets)]
     title_keys = {normalize_key(t) for t in (title, clean_title(title).title) if t} - {""}
     removed: list[str] = []
 
@@ -346,9 +322,7 @@ def clean_body(
             removed.append(line)
             i += 1
             continue
-        if hit.marker.links and (
-            end := _links_end(lines, i, hit.marker, words, total_words, outlets)
-        ):
+        if hit.marker.links and (end := _links_end(lines, i, hit, words, total_words, outlets)):
             removed.extend(lines[i:end])
             i = end
             continue
@@ -372,7 +346,7 @@ def _is_link_title(line: str) -> bool:
 
 
 def _links_end(
-    lines: list[str], i: int, marker: Marker, words: int, total: int, outlets: tuple[str, ...]
+    lines: list[str], i: int, hit: Hit, words: int, total: int, outlets: tuple[str, ...]
 ) -> int | None:
     """Where a related-links marker's block ends when the same article goes on after it (the
     block is then dropped), or None when the rest is another article or a footer (cut).
@@ -381,7 +355,7 @@ def _links_end(
     block; it is dropped when article text follows and the marker is early, heads a list, or
     is followed by several titles: one "read also" title and more text is a glued article."""
     nxt = lines[i + 1] if i + 1 < len(lines) else None
-    if len(_after_phrase(lines[i], marker).split()) >= 3:
+    if len(hit.value.split()) >= 3:
         return i + 1 if nxt is None or not _opens_glued_article(nxt, outlets) else None
     end = i + 1
     while end < len(lines) and end - i <= 8 and _is_link_title(lines[end]):
@@ -391,7 +365,7 @@ def _links_end(
     if end >= len(lines) or _opens_glued_article(lines[end], outlets) or match_marker(lines[end]):
         return None
     early = words < 0.25 * total
-    return end if early or marker.links == "list" or end - i > 2 else None
+    return end if early or hit.marker.links == "list" or end - i > 2 else None
 
 
 def _read_footer(lines: list[str], i: int) -> tuple[str | None, list[str]]:
@@ -405,7 +379,7 @@ def _read_footer(lines: list[str], i: int) -> tuple[str | None, list[str]]:
         if hit.marker.action == "attribution":
             attribution = attribution or hit.value
         elif hit.marker.action == "tags":
-            found = _split_tags(hit.value or _after_phrase(lines[i], hit.marker))
+            found = _split_tags(hit.value)
             while not found and i + 1 < len(lines) and lines[i + 1].count(" ") < 5:
                 if not _is_link_title(lines[i + 1]) or match_marker(lines[i + 1]):
                     break
@@ -416,20 +390,6 @@ def _read_footer(lines: list[str], i: int) -> tuple[str | None, list[str]]:
     return attribution, tags
 
 
-def _after_phrase(line: str, marker: Marker) -> str:
-    """The display text after the marker's phrase (and a colon or "(Tags)") on its line."""
-    if (colon := re.search("[:：]", line)) and colon.start() < 40:
-        return line[colon.end() :].strip()
-    regex = re.compile(marker.pattern)
-    words = line.split()
-    for k in range(1, min(len(words), 4) + 1):
-        key = normalize_key(" ".join(words[:k]))
-        if (m := regex.match(key + " ")) and m.end() >= len(key):
-            rest = words[k:]
-            return " ".join(rest[1:] if rest and normalize_key(rest[0]) == "tags" else rest)
-    return ""
-
-
 _TAG_SEPARATORS = re.compile(r"\s*(?:[،,؛;|#•·/]|\s[-–]\s)\s*")
 
 
@@ -437,4 +397,4 @@ def _split_tags(value: str) -> list[str]:
     """Tags from a tag line: split at separators, else (tags that were links) at spaces."""
     parts = _TAG_SEPARATORS.split(value) if _TAG_SEPARATORS.search(value) else value.split()
     cleaned = (p.strip(" .:()[]«»\"'") for p in parts)
-    return [p for p in cleaned if p and _LETTER.search(p)]
+    return [p for p in cleaned if _LETTER.search(p) and p.casefold() != "tags"]

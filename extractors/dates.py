@@ -55,6 +55,7 @@ WEEKDAYS: dict[str, int] = {  # key form -> datetime.weekday()
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 FUTURE_TOLERANCE = timedelta(minutes=10)
 LEAD_CHARS = 300  # dates in the text are read in labelled lines or the first LEAD_CHARS only
+LABEL_WORDS = 16  # a labelled line ("نشر في ...") longer than this is a sentence, not a label
 
 _M = "|".join(sorted((re.escape(m).replace(r"\ ", r"\s") for m in MONTHS), key=len, reverse=True))
 _WD = "|".join(sorted(WEEKDAYS, key=len, reverse=True))
@@ -87,15 +88,16 @@ _PUBLISHED_LABEL = re.compile(
 )
 _UPDATED_LABEL = re.compile(r"\W{0,3}(?:اخر تحديث|تاريخ التحديث|last updated|updated|modified)\b")
 _RELATIVE = re.compile(
-    rf"(?P<ago>(?:منذ|قبل)\s+(?:(?P<n>\d+)\s*(?P<unit>دقيقه|دقائق|ساعه|ساعات|يوم|ايام|اسبوع|اسابيع)"
+    r"(?P<ago>(?:منذ|قبل)\s+(?:(?P<n>\d{1,4})\s*"
+    r"(?P<unit>دقيقه|دقاءق|ساعه|ساعات|يوم|ايام|اسبوع|اسابيع)"
     r"|(?P<dual>دقيقتين|ساعتين|يومين|اسبوعين)|(?P<one>دقيقه|ساعه|يوم|اسبوع))\b)"
-    r"|(?P<ago_en>\b(?P<n_en>\d+)\s+(?P<unit_en>minute|hour|day|week)s?\s+ago\b)"
+    r"|(?P<ago_en>\b(?P<n_en>\d{1,4})\s+(?P<unit_en>minute|hour|day|week)s?\s+ago\b)"
     r"|(?P<before_y>\b(?:اول\s+امس|امس\s+الاول)\b)"
     rf"|(?P<yesterday>\b(?:يوم\s+)?(?:امس|الامس)\b(?:\s+(?P<wd_y>{_WD})\b)?)"
     rf"|(?P<today>\b(?:اليوم\s+(?P<wd_t>{_WD})|(?:صباح|مساء|ظهر|فجر|ليل|عصر)\s+اليوم)\b)"
     rf"|(?P<current>(?<![\d/])(?P<d_c>\d{{1,2}})\s+(?:من\s+)?(?:(?P<m_c>{_M})|الشهر)\s+(?:الجاري|الحالي)\b)"
 )
-_UNITS = {"دقيقه": "minutes", "دقائق": "minutes", "ساعه": "hours", "ساعات": "hours",
+_UNITS = {"دقيقه": "minutes", "دقاءق": "minutes", "ساعه": "hours", "ساعات": "hours",
           "يوم": "days", "ايام": "days", "اسبوع": "weeks", "اسابيع": "weeks", "minute": "minutes",
           "hour": "hours", "day": "days", "week": "weeks"}  # fmt: skip
 _DUALS = {"دقيقتين": "minutes", "ساعتين": "hours", "يومين": "days", "اسبوعين": "weeks"}
@@ -145,8 +147,8 @@ def find_date_in_text(text: str, *, fetched_at: datetime, tz: ZoneInfo) -> datet
     Dates later than fetched_at (+10 minutes) or before 1990 are skipped."""
     _require_aware(fetched_at)
     lines = [fold_text(line) for line in text.splitlines() if line.strip()]
-    labelled = [ln for ln in lines if _PUBLISHED_LABEL.match(ln)]
-    updated = [ln for ln in lines if _UPDATED_LABEL.match(ln)]
+    labelled = [ln for ln in lines if _PUBLISHED_LABEL.match(ln) and ln.count(" ") < LABEL_WORDS]
+    updated = [ln for ln in lines if _UPDATED_LABEL.match(ln) and ln.count(" ") < LABEL_WORDS]
     lead = " ".join(lines)[:LEAD_CHARS]
     latest = fetched_at + FUTURE_TOLERANCE
     for region in (*labelled, lead, *updated):
@@ -284,7 +286,7 @@ def _explicit_dates(folded: str, tz: tzinfo) -> Iterator[datetime]:
         day, year = int(groups["d"]), int(groups["y"])
         if groups.get("mn") and m.start("mn") > m.start("d") and month > 12 >= day:
             day, month = month, day  # 12/31/2024: the month came first
-        if _HIJRI_AFTER.match(folded, m.end()) or not 1 <= month <= 12:
+        if _HIJRI_AFTER.match(folded, m.end()) or not 1 <= month <= 12 or not 1900 <= year <= 2200:
             continue
         try:
             day_date = date(year, month, day)

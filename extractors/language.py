@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 MIN_LETTERS = 3  # fewer letters than this: no language
 MIN_MODEL_LETTERS = 12  # the model is not asked about less than this
-SAMPLE_CHARS = 2000  # long texts are judged on their beginning
+SCRIPT_CHARS = 600  # the script and letter shares are judged on the text's beginning
+MODEL_CHARS = 2000  # and so is the model's verdict
 
 _ARABIC_SCRIPT = re.compile(
     "[\u0620-\u064a\u066e-\u06d3\u06d5\u06ee-\u06ff\u0750-\u077f\u08a0-\u08ff]"
@@ -45,21 +46,22 @@ def detect_language(text: str | None) -> str | None:
     MIN_LETTERS letters, or too few for the model when the script does not decide)."""
     if not text:
         return None
-    sample = text[:SAMPLE_CHARS]
+    sample = text[:SCRIPT_CHARS]
     letters = len(_LETTER.findall(sample))
     if letters < MIN_LETTERS:
         return None
     arabic = len(_ARABIC_SCRIPT.findall(sample))
     latin = len(_LATIN.findall(sample))
     if arabic >= 0.3 * letters:  # Arabic headlines quote Latin names; English rarely quotes Arabic
-        return _arabic_script_language(sample, arabic)
+        return _arabic_script_language(text, arabic)
     if letters < MIN_MODEL_LETTERS:
         return None
     allowed = LATIN_LANGUAGES if latin >= 0.5 * letters else None
-    return _model_language(sample, allowed)
+    return _model_language(text[:MODEL_CHARS], allowed)
 
 
-def _arabic_script_language(sample: str, arabic: int) -> str | None:
+def _arabic_script_language(text: str, arabic: int) -> str | None:
+    sample = text[:SCRIPT_CHARS]
     kurdish = len(_KURDISH.findall(sample))
     if kurdish >= FOREIGN_LETTER_SHARE * arabic:
         return "ku"
@@ -69,7 +71,7 @@ def _arabic_script_language(sample: str, arabic: int) -> str | None:
     if arabic < MIN_MODEL_LETTERS:
         return None
     # Some Arabic sites type ی and ک (Persian keyboards): fold them so the model judges the words.
-    folded = sample.replace("\u06cc", "\u064a").replace("\u06a9", "\u0643")
+    folded = text[:MODEL_CHARS].replace("\u06cc", "\u064a").replace("\u06a9", "\u0643")
     return _model_language(folded, ARABIC_SCRIPT_LANGUAGES)
 
 

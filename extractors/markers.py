@@ -17,6 +17,7 @@ recognise datelines, which also mark where a second, glued-on article begins.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -204,7 +205,7 @@ MARKERS: tuple[Marker, ...] = (
 OUTLETS: tuple[str, ...] = (
     "بغداد اليوم", "شفق نيوز", "السومرية نيوز", "الجزيرة نت", "العربية نت", "المدينة نيوز",
     "سكاي نيوز عربية", "روسيا اليوم", "عربي21", "عربي 21", "المسلة", "رووداو", "فرانس 24",
-    "يورونيوز", "الشرق الأوسط", "المصري اليوم", "اليوم السابع", "الميادين",
+    "يورونيوز", "المصري اليوم", "اليوم السابع", "الميادين",
 )
 
 # News agencies as they appear in datelines: "دمشق - سانا", "بيروت (رويترز) -".
@@ -242,10 +243,12 @@ NOT_DATELINE_WORDS: frozenset[str] = frozenset((
 
 @dataclass(frozen=True)
 class Hit:
-    """A catalogue entry that matched a line, with the line's attribution or tag text."""
+    """A catalogue entry that matched a line, and the line's text after the entry's phrase (or
+    the ``value`` group of ``requires``): an attribution, tags, or the title of a linked article.
+    """
 
     marker: Marker
-    value: str | None
+    value: str
 
 
 _COMPILED = tuple(
@@ -264,12 +267,14 @@ def first_match(line: str, key: str) -> Hit | None:
     for marker, regex, also, requires in _COMPILED:
         if n_words > marker.max_words:
             continue
-        if not (regex.search(key) if marker.anywhere else regex.match(key)):
+        if not (found := regex.search(key) if marker.anywhere else regex.match(key)):
             continue
         if not also.search(key) or not (need := requires.search(line)):
             continue
         value = need.groupdict().get("value")
-        return Hit(marker, value.strip() if value else None)
+        if value is None:  # the phrase's words in key form are as many as on the display line
+            value = "" if marker.anywhere else " ".join(line.split()[len(found[0].split()) :])
+        return Hit(marker, value.strip(" :：-–—"))
     return None
 
 
@@ -305,3 +310,26 @@ def glued_dateline(names: str) -> re.Pattern[str]:
 BUILTIN_OUTLET = outlet_dateline(loose(OUTLETS))
 BUILTIN_GLUED = glued_dateline(loose(OUTLETS))
 PLACE = re.compile(rf"(?:{loose(PLACES)})(?=[\s،,.:]|$)")
+
+
+@functools.lru_cache(maxsize=256)
+def _configured(outlets: tuple[str, ...]) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
+    """Dateline and glued-dateline patterns for a caller's outlet names (compiled once each)."""
+    names = loose(outlets)
+    return (outlet_dateline(names), glued_dateline(names)) if names else None
+
+
+def outlet_match(line: str, outlets: tuple[str, ...]) -> re.Match[str] | None:
+    """The line's opening outlet dateline (a built-in outlet or one of `outlets`), or None."""
+    if m := BUILTIN_OUTLET.match(line):
+        return m
+    configured = _configured(outlets)
+    return configured[0].match(line) if configured else None
+
+
+def split_glued(line: str, outlets: tuple[str, ...]) -> list[str]:
+    """A line split where a sentence ends and an outlet's dateline begins on the same line."""
+    parts = BUILTIN_GLUED.split(line)
+    if configured := _configured(outlets):
+        parts = [p for part in parts for p in configured[1].split(part)]
+    return [p for p in parts if p]

@@ -81,6 +81,16 @@ def test_d16_event_dates_after_the_lead_are_not_publication_dates() -> None:
     assert find_date_in_text(text, fetched_at=utc("2025-03-01T09:00"), tz=BAGHDAD) is None
 
 
+def test_a_long_sentence_that_starts_like_a_label_is_not_a_date_line() -> None:
+    lead = "كشف مصدر حكومي مطلع عن وصول وفد أمني عراقي رفيع المستوى إلى العاصمة السورية. " * 5
+    sentence = (
+        "نشر في صحيفة نيويورك تايمز مقال مطول عن العراق وسوريا والحدود بينهما وعن الوفد الذي"
+        " زار دمشق في 3 آذار 2024 لبحث الملفات الأمنية"
+    )
+    found = find_date_in_text(f"{lead}\n{sentence}", fetched_at=utc("2025-03-01T09:00"), tz=BAGHDAD)
+    assert found is None
+
+
 def test_labelled_publication_line_wins_over_an_earlier_event_date() -> None:
     text = "زار الوفد دمشق في 3 شباط 2025\nتاريخ النشر: 27 شباط 2025"
     found = find_date_in_text(text, fetched_at=utc("2025-03-01T09:00"), tz=BAGHDAD)
@@ -97,6 +107,7 @@ def test_labelled_publication_line_wins_over_an_earlier_event_date() -> None:
         ("منذ 3 ساعات", "2025-02-27T10:00", utc("2025-02-27T07:00")),
         ("منذ ساعة", "2025-02-27T10:00", utc("2025-02-27T09:00")),
         ("قبل 20 دقيقة", "2025-02-27T10:00", utc("2025-02-27T09:40")),
+        ("منذ 5 دقائق", "2025-02-27T10:00", utc("2025-02-27T09:55")),
         ("منذ يومين", "2025-02-27T10:00", baghdad_midnight("2025-02-25")),
         ("5 hours ago", "2025-02-27T10:00", utc("2025-02-27T05:00")),
         ("في 5 من الشهر الجاري", "2025-03-20T10:00", baghdad_midnight("2025-03-05")),
@@ -120,6 +131,8 @@ def test_relative_dates_resolve_against_the_fetch_time(text, fetched, expected) 
         "27 شباط 2026",  # after the fetch
         "31/02/2025",  # no such day
         "1 أيار 1985",  # before 1990
+        "منذ 999999999999 ساعة",  # an absurd amount
+        "1 يناير 9999 23:59 -23:59",
         "",
     ],
 )
@@ -196,7 +209,8 @@ def test_parse_feed_date_without_a_zone_or_tz_is_utc() -> None:
 @pytest.mark.parametrize(
     "raw",
     [None, "", "   ", "garbage", "2025", "2025-02", "Thu, 31 Feb 2025 13:05:00 +0300",
-     "2025-13-01T00:00:00", "99999-01-01", "\x00\x01", "Feb 2025", "٢٠٢٥"],
+     "2025-13-01T00:00:00", "99999-01-01", "\x00\x01", "Feb 2025", "٢٠٢٥",
+     "0001-01-01T00:00:00+14:00", "۱۳۹۹/۰۲/۲۱ - ۱۸:۵۹"],
 )  # fmt: skip
 def test_parse_feed_date_never_raises_and_never_guesses(raw) -> None:
     assert parse_feed_date(raw, tz=BAGHDAD) is None
