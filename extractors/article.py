@@ -209,6 +209,8 @@ def build_article(
         content_hash=fp.content_hash if fp else None,
         extraction=extraction,
         fingerprint=fp,
+        entry_updated_at=entry.updated_at,
+        entry=entry.to_json() if raw_html else None,
         raw_html=raw_html,
         content_type=content_type,
     )

@@ -29,7 +29,8 @@ from extractors.dates import parse_feed_date
 
 DOCTYPE = re.compile(rb"<!DOCTYPE[^>\[]*(\[.*?\])?\s*>", re.IGNORECASE | re.DOTALL)
 ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
-ROOT_ELEMENT = re.compile(rb"<[A-Za-z_]")
+DOCTYPE_START = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
+ROOT_ELEMENT = re.compile(rb"<(?:rss|feed|rdf:RDF|RDF|channel)[\s>]", re.IGNORECASE)
 HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html)[\s>]", re.I | re.S)
 FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json", "text/xml")
 UPDATE_PERIOD_MINUTES = {"hourly": 60, "daily": 1440, "weekly": 10080, "monthly": 43200}
@@ -130,6 +131,7 @@ class ParsedFeed:
     error: str | None = None
     is_html: bool = False
     feed_links: tuple[str, ...] = field(default_factory=tuple)  # advertised by an HTML page
+    version: str | None = None  # the format feedparser recognised: "rss20", "atom10", ...
 
 
 class FeedError(Exception):
@@ -157,8 +159,12 @@ def parse_feed(
             is_html=True,
             feed_links=tuple(links),
         )
+    if body.lstrip()[:1] in (b"{", b"["):
+        return ParsedFeed(
+            error="the URL returned JSON, not an RSS or Atom feed (JSON Feed is not read)"
+        )
     problems: list[str] = []
-    if ENTITY_DECL.search(_prolog(body)):
+    if _declares_entities(body):
         body = _without_doctype(body)
         problems.append("the feed declares XML entities (unsafe); they were not expanded")
     headers = {"content-location": url, "content-type": content_type}
@@ -170,6 +176,11 @@ def parse_feed(
         problem = _bozo_message(parsed.get("bozo_exception"))
         if problem:
             problems.append(problem)
+    if len(entries) < len(parsed.entries):
+        skipped = len(parsed.entries) - len(entries)
+        problems.append(
+            f"{skipped} of {len(parsed.entries)} items have no http(s) link and were skipped"
+        )
     if not entries and not parsed.feed and not problems:
         problems.append("no feed found in the response")
     meta = parsed.feed
@@ -179,6 +190,7 @@ def parse_feed(
         link=meta.get("link"),
         ttl_minutes=_ttl_minutes(meta),
         error="; ".join(problems) or None,
+        version=parsed.get("version") or None,
     )
 
 
@@ -277,27 +289,25 @@ def _codec(label: str) -> str | None:
         return None
 
 
-def _prolog(body: bytes) -> bytes:
-    """What comes before the root element (where a DOCTYPE and its entities live)."""
-    start = body.find(b"<!DOCTYPE")
-    if start < 0:
-        start = body.upper().find(b"<!DOCTYPE", 0, 65536)
-    if start < 0:
-        return b""
-    return body[start : start + 65536]
+def _declares_entities(body: bytes) -> bool:
+    """True when a DOCTYPE near the start declares entities (where billion laughs and external
+    entities live); an <!ENTITY written inside an item's text does not count."""
+    doctype = DOCTYPE_START.search(body, 0, 65536)
+    return bool(doctype and ENTITY_DECL.search(body, doctype.start(), doctype.start() + 65536))
 
 
 def _without_doctype(body: bytes) -> bytes:
     """The body with its DOCTYPE removed; if an entity value fooled the pattern, everything from
     the DOCTYPE to the root element goes."""
+    doctype = DOCTYPE_START.search(body, 0, 65536)
+    if doctype is None:
+        return body
     stripped = DOCTYPE.sub(b"", body, count=1)
-    if not ENTITY_DECL.search(_prolog(stripped)):
+    root = ROOT_ELEMENT.search(stripped)
+    if not ENTITY_DECL.search(stripped, 0, root.start() if root else 65536):
         return stripped
-    start = stripped.upper().find(b"<!DOCTYPE")
-    root = ROOT_ELEMENT.search(stripped, start if start >= 0 else 0)
-    if start < 0 or root is None:
-        return stripped
-    return stripped[:start] + stripped[root.start() :]
+    root = ROOT_ELEMENT.search(body, doctype.start())
+    return body[: doctype.start()] + (body[root.start() :] if root else b"")
 
 
 def _entries(items: Iterable[Any], base_url: str, tz: ZoneInfo | None) -> Iterable[FeedEntry]:

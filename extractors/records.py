@@ -35,5 +35,7 @@ class Article:
     fingerprint: Fingerprint | None = None
     cluster_id: str | None = None  # set when loading: the first-seen article of its story
     duplicate_of: str | None = None
+    entry_updated_at: datetime | None = None  # the feed entry's <updated>, to spot edits later
+    entry: dict | None = field(default=None, repr=False)  # FeedEntry.to_json(), kept with raw HTML
     raw_html: str | None = field(default=None, repr=False)
     content_type: str | None = None

@@ -262,9 +262,10 @@ ARTICLE_COLUMNS = (
     "article_id", "url", "canonical_url", "feed_name", "source", "title", "body", "summary",
     "author", "published_at", "published_at_source", "fetched_at", "updated_at", "language",
     "dateline", "attribution", "is_breaking", "tags", "word_count", "content_hash", "cluster_id",
-    "duplicate_of", "extraction",
+    "duplicate_of", "extraction", "entry_updated_at",
 )  # fmt: skip
 TIMESTAMP = pa.timestamp("us", tz="UTC")
+TIMESTAMP_COLUMNS = ("published_at", "fetched_at", "updated_at", "entry_updated_at")
 
 
 def _insert_articles(con: duckdb.DuckDBPyConnection, articles: Sequence[Article]) -> None:
@@ -274,7 +275,7 @@ def _insert_articles(con: duckdb.DuckDBPyConnection, articles: Sequence[Article]
     columns["updated_at"] = [a.fetched_at for a in articles]
     schema = pa.schema(
         [
-            (name, TIMESTAMP if name in ("published_at", "fetched_at", "updated_at")
+            (name, TIMESTAMP if name in TIMESTAMP_COLUMNS
              else pa.bool_() if name == "is_breaking"
              else pa.int32() if name == "word_count"
              else pa.list_(pa.string()) if name == "tags"
@@ -305,6 +306,7 @@ def _insert_raw_pages(con: duckdb.DuckDBPyConnection, articles: Sequence[Article
             "fetched_at": pa.array([a.fetched_at for a in kept], TIMESTAMP),
             "content_type": [a.content_type for a in kept],
             "html": [a.raw_html for a in kept],
+            "entry": [json.dumps(a.entry, ensure_ascii=False) if a.entry else None for a in kept],
         }
     )
     con.register("raw_batch", table)

@@ -43,7 +43,8 @@ CREATE TABLE articles (
     content_hash        VARCHAR,
     cluster_id          VARCHAR,
     duplicate_of        VARCHAR,
-    extraction          VARCHAR NOT NULL
+    extraction          VARCHAR NOT NULL,
+    entry_updated_at    TIMESTAMPTZ            -- the feed entry's own <updated>, to spot edits
 );
 
 CREATE TABLE article_urls (
@@ -59,7 +60,8 @@ CREATE TABLE raw_pages (
     url          VARCHAR NOT NULL,
     fetched_at   TIMESTAMPTZ NOT NULL,
     content_type VARCHAR,
-    html         VARCHAR NOT NULL
+    html         VARCHAR NOT NULL,
+    entry        JSON                      -- the feed entry it came from, for re-extraction
 );
 
 -- Entries whose page fetch failed: retried on later passes, up to fetch.page_retry_passes.
