@@ -80,6 +80,25 @@ def count_rows(db: Path, table: str) -> int:
         return con.execute(f"select count(*) from {table}").fetchone()[0]  # type: ignore[index]
 
 
+def task_breakdown(flow_run_id: str) -> dict[str, dict[str, float]]:
+    """Runs and seconds per task name (e.g. "fetch-pages") in one flow run, from Prefect's API."""
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    steps: dict[str, dict[str, float]] = {}
+    runs_of = FlowRunFilter(id=FlowRunFilterId(any_=[UUID(flow_run_id)]))
+    with get_client(sync_client=True) as client:
+        for run in client.read_task_runs(flow_run_filter=runs_of):
+            if run.start_time is None or run.end_time is None:
+                continue
+            step = steps.setdefault(run.name.rsplit("-", 1)[0], {"runs": 0, "s": 0.0})
+            step["runs"] += 1
+            step["s"] += (run.end_time - run.start_time).total_seconds()
+    return steps
+
+
 def mode_marsad(work: Path, base_url: str, feeds: int) -> None:
     started = time.perf_counter()
     from prefect import flow
@@ -117,6 +136,8 @@ def mode_marsad(work: Path, base_url: str, feeds: int) -> None:
             "repoll_s": repoll_s,
             "articles": count_rows(db, "articles"),
             "fetch_errors": count_rows(db, "fetch_errors"),
+            "cold_steps": task_breakdown(cold["flow_run_id"]),
+            "repoll_steps": task_breakdown(repoll["flow_run_id"]),
             "cold_record": {k: v for k, v in cold.items() if k != "feeds"},
             "repoll_record": {k: v for k, v in repoll.items() if k != "feeds"},
             **own_memory(),
@@ -359,6 +380,15 @@ def print_report(args: argparse.Namespace, site: dict[str, Any], results: dict, 
         f"{100 * figures['repoll_share']:.1f}% of the cold pass; {repoll['requests']:.0f} requests "
         f"({repoll['not_modified']:.0f} answered 304), {repoll['page_requests']:.0f} article pages"
     )
+    for label, key, wall in (
+        ("cold", "cold_steps", "wall_s"),
+        ("re-poll", "repoll_steps", "repoll_s"),
+    ):
+        steps = marsad.get(key) or {}
+        parts = [f"{name} {v['runs']:.0f}x {v['s']:.2f} s" for name, v in steps.items()]
+        outside = marsad[wall] - sum(v["s"] for v in steps.values())
+        print(f"{label} pass by step (Prefect task runs): {', '.join(parts)}; "
+              f"outside tasks {outside:.2f} s")  # fmt: skip
     print(
         f"Prefect, outside the pass: imports {marsad['import_s']:.1f} s, first (empty) flow run "
         f"{marsad['first_flow_s']:.1f} s (temporary server start), an empty flow run after that "

@@ -181,7 +181,7 @@ def parse_feed(
         problems.append(
             f"{skipped} of {len(parsed.entries)} items have no http(s) link and were skipped"
         )
-    if not entries and not parsed.feed and not problems:
+    if not entries and not parsed.feed and not parsed.get("version") and not problems:
         problems.append("no feed found in the response")
     meta = parsed.feed
     return ParsedFeed(

@@ -3,14 +3,14 @@
 One Fetcher per pass: an httpx.AsyncClient with bounded concurrency overall and per host, a
 deadline per request, byte limits enforced while streaming (and on the decompressed size),
 conditional GET, manual redirects (scheme and address checked at every hop) and retries with
-exponential backoff and jitter for timeouts, 5xx and 429.
+exponential backoff and jitter for timeouts, 5xx and 429. Article pages (not feeds) are checked
+against the site's robots.txt, fetched once per site by this Fetcher (extractors/robots.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-import socket
 import time
 import zlib
 from collections.abc import AsyncIterator
@@ -20,10 +20,17 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
 import brotli
-import httpcore
 import httpx
 
-from extractors.guard import AllowList, BlockedAddress, check_address
+from extractors.guard import AllowList, BlockedAddress, guarded_transport
+from extractors.robots import (
+    DISALLOWED,
+    MAX_ROBOTS_BYTES,
+    RobotsRules,
+    robots_url,
+    rules_from_answer,
+    site_key,
+)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -46,6 +53,7 @@ class FetchPolicy:
     per_host_concurrency: int = 2
     min_host_delay_s: float = 0.0
     allow_private: AllowList = field(default_factory=AllowList)
+    respect_robots_txt: bool = True  # for requests that ask for it (article pages)
 
 
 @dataclass
@@ -61,6 +69,7 @@ class FetchResult:
     permanent_redirect: str | None = None  # where a 301/308 chain ended, if it started with one
     retry_after: datetime | None = None
     attempts: int = 1
+    final: bool = False  # refused for a reason no retry can change (guard, robots, size, scheme)
 
     @property
     def ok(self) -> bool:
@@ -95,10 +104,11 @@ class Fetcher:
         self._global = asyncio.Semaphore(policy.concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = {}
         self._last_start: dict[str, float] = {}
+        self._robots: dict[str, asyncio.Task[RobotsRules]] = {}
         self.requests_sent = 0
         timeout = httpx.Timeout(policy.timeout_s, connect=policy.connect_timeout_s)
         self._client = httpx.AsyncClient(
-            transport=_guarded_transport(policy.allow_private, policy.concurrency),
+            transport=guarded_transport(policy.allow_private, policy.concurrency),
             timeout=timeout,
             follow_redirects=False,
             trust_env=False,  # a proxy from the environment would bypass the address guard
@@ -109,6 +119,8 @@ class Fetcher:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        for task in self._robots.values():
+            task.cancel()
         await self._client.aclose()
 
     async def get(
@@ -119,9 +131,13 @@ class Fetcher:
         etag: str | None = None,
         last_modified: str | None = None,
         accept: str = "*/*",
+        obey_robots: bool = False,
     ) -> FetchResult:
         """GET `url`, following redirects, retrying transient failures. Never raises for
-        network or HTTP trouble: the result's `error` says what happened."""
+        network or HTTP trouble: the result's `error` says what happened. With `obey_robots`
+        (article pages) and policy.respect_robots_txt, every URL of the redirect chain is checked
+        against its site's robots.txt first; a disallowed one is not requested and the result is
+        final with the error "disallowed by robots.txt"."""
         headers = {"Accept": accept}
         if etag:
             headers["If-None-Match"] = etag
@@ -130,7 +146,7 @@ class Fetcher:
         attempt = 0
         while True:
             attempt += 1
-            result = await self._get_following(url, headers, max_bytes)
+            result = await self._get_following(url, headers, max_bytes, obey_robots)
             result.attempts = attempt
             if attempt > self.policy.retries or not _transient(result):
                 return result
@@ -142,8 +158,22 @@ class Fetcher:
                 wait = max(wait, asked)
             await asyncio.sleep(wait)
 
+    async def robots_rules(self, url: str) -> RobotsRules:
+        """The robots.txt rules of `url`'s site, fetched on first use and kept for this Fetcher's
+        life (one pass); concurrent callers share one request."""
+        key = site_key(url)
+        task = self._robots.get(key)
+        if task is None:
+            task = self._robots[key] = asyncio.ensure_future(self._fetch_robots(url))
+        return await asyncio.shield(task)
+
+    async def _fetch_robots(self, url: str) -> RobotsRules:
+        headers = {"Accept": "text/plain, */*;q=0.5"}
+        result = await self._get_following(robots_url(url), headers, MAX_ROBOTS_BYTES, False)
+        return rules_from_answer(result.status, result.body, result.error)
+
     async def _get_following(
-        self, url: str, headers: dict[str, str], max_bytes: int
+        self, url: str, headers: dict[str, str], max_bytes: int, obey_robots: bool
     ) -> FetchResult:
         current = url
         permanent: str | None = None
@@ -155,7 +185,12 @@ class Fetcher:
                     url,
                     current,
                     error=f"refused a {scheme or 'relative'} URL: only http and https are fetched",
+                    final=True,
                 )
+            if obey_robots and self.policy.respect_robots_txt:
+                rules = await self.robots_rules(current)
+                if not rules.allows(current, self.policy.user_agent):
+                    return FetchResult(url, current, error=DISALLOWED, final=True)
             result = await self._get_once(url, current, headers, max_bytes)
             if result.status in REDIRECT_STATUSES and result.error is None:
                 location = result.headers.get("location")
@@ -169,7 +204,9 @@ class Fetcher:
                 continue
             result.permanent_redirect = permanent
             return result
-        return FetchResult(url, current, error=f"more than {self.policy.max_redirects} redirects")
+        return FetchResult(
+            url, current, error=f"more than {self.policy.max_redirects} redirects", final=True
+        )
 
     async def _get_once(
         self, url: str, current: str, headers: dict[str, str], max_bytes: int
@@ -198,13 +235,13 @@ class Fetcher:
                         result.body = await _read_limited(response, max_bytes)
                         return result
             except ResponseTooLarge as exc:
-                return FetchResult(url, current, error=str(exc))
+                return FetchResult(url, current, error=str(exc), final=True)
             except TimeoutError:
                 return FetchResult(
                     url, current, error=f"timed out after {self.policy.timeout_s:g} s"
                 )
             except BlockedAddress as exc:
-                return FetchResult(url, current, error=str(exc))
+                return FetchResult(url, current, error=str(exc), final=True)
             except httpx.TimeoutException:
                 return FetchResult(
                     url, current, error=f"timed out after {self.policy.timeout_s:g} s"
@@ -212,7 +249,7 @@ class Fetcher:
             except httpx.HTTPError as exc:
                 cause = exc.__cause__ or exc.__context__
                 if isinstance(cause, BlockedAddress):
-                    return FetchResult(url, current, error=str(cause))
+                    return FetchResult(url, current, error=str(cause), final=True)
                 return FetchResult(url, current, error=_describe(exc))
             except (OSError, zlib.error, brotli.error) as exc:
                 return FetchResult(url, current, error=_describe(exc))
@@ -234,11 +271,11 @@ class Fetcher:
 
 
 def _transient(result: FetchResult) -> bool:
+    if result.final:
+        return False
     if result.status in RETRY_STATUSES:
         return True
-    if result.status is None and result.error:
-        return not result.error.startswith(("refused", "more than", "response larger"))
-    return False
+    return result.status is None and result.error is not None
 
 
 async def _read_limited(response: httpx.Response, max_bytes: int) -> bytes:
@@ -341,52 +378,3 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, httpx.ReadError):
         return f"connection reset while reading: {text}"
     return f"{name}: {text}"
-
-
-class _GuardedBackend(httpcore.AsyncNetworkBackend):
-    """Resolves the host itself, checks every address, then connects to a checked address."""
-
-    def __init__(self, allow: AllowList) -> None:
-        self._inner = httpcore.AnyIOBackend()
-        self._allow = allow
-
-    async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):  # type: ignore[no-untyped-def]
-        loop = asyncio.get_running_loop()
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        addresses = list(dict.fromkeys(info[4][0] for info in infos))
-        if not addresses:
-            raise OSError(f"{host} did not resolve")
-        for address in addresses:  # refuse if any answer is internal: DNS may rotate
-            check_address(host, address, self._allow)
-        last: Exception | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    address,
-                    port,
-                    timeout=timeout,
-                    local_address=local_address,
-                    socket_options=socket_options,
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last = exc
-        assert last is not None
-        raise last
-
-    async def connect_unix_socket(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        raise BlockedAddress("refused a unix socket connection")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-def _guarded_transport(allow: AllowList, max_connections: int) -> httpx.AsyncHTTPTransport:
-    transport = httpx.AsyncHTTPTransport(trust_env=False)
-    transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(trust_env=False),
-        max_connections=max_connections,
-        max_keepalive_connections=max_connections,
-        keepalive_expiry=5.0,
-        network_backend=_GuardedBackend(allow),
-    )
-    return transport

@@ -3,13 +3,19 @@
 Feed items are untrusted input, so a feed must never make marsad fetch an internal address. Every
 connection is checked against the address actually connected to (after DNS, after every redirect);
 only public unicast addresses pass, unless an address or host is in fetch.allow_private.
+GuardedBackend enforces that at connect time for httpx (the Fetcher's only way out).
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+import httpcore
+import httpx
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -75,3 +81,53 @@ def check_address(host: str, ip_text: str, allow: AllowList) -> IPAddress:
             "fetch.allow_private if this is intended"
         )
     return ip
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """Resolves the host itself, checks every address, then connects to a checked address."""
+
+    def __init__(self, allow: AllowList) -> None:
+        self._inner = httpcore.AnyIOBackend()
+        self._allow = allow
+
+    async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):  # type: ignore[no-untyped-def]
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addresses = list(dict.fromkeys(info[4][0] for info in infos))
+        if not addresses:
+            raise OSError(f"{host} did not resolve")
+        for address in addresses:  # refuse if any answer is internal: DNS may rotate
+            check_address(host, address, self._allow)
+        last: Exception | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    address,
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last = exc
+        assert last is not None
+        raise last
+
+    async def connect_unix_socket(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        raise BlockedAddress("refused a unix socket connection")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def guarded_transport(allow: AllowList, max_connections: int) -> httpx.AsyncHTTPTransport:
+    """An httpx transport whose every connection goes through GuardedBackend (no proxies)."""
+    transport = httpx.AsyncHTTPTransport(trust_env=False)
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=httpx.create_ssl_context(trust_env=False),
+        max_connections=max_connections,
+        max_keepalive_connections=max_connections,
+        keepalive_expiry=5.0,
+        network_backend=GuardedBackend(allow),
+    )
+    return transport

@@ -2,6 +2,9 @@
 
 Pure functions: the flow gives them the poll's outcome and the feed's history and stores what
 they return. A failing feed backs off exponentially so a dead feed costs almost nothing per pass.
+A healthy feed adapts: the share of its entries that were new sets how much sooner or later it is
+polled next time (ADAPTIVE_STEPS), within PollBounds; what the server asked for still wins when it
+is later.
 """
 
 from __future__ import annotations
@@ -16,6 +19,24 @@ MAX_INTERVAL = timedelta(hours=24)  # whatever a server asks, a feed is polled a
 FAILURE_BASE = timedelta(minutes=15)
 MAX_BACKOFF = timedelta(hours=24)
 MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-)?max-age\s*=\s*(\d+)", re.IGNORECASE)
+# When some entries were new: (share of the entries that were new, at least; factor for the next
+# interval), first match wins. All new: items may have been missed, so poll as often as allowed
+# (factor 0). Half or more new: halve. Some new: a little sooner.
+ADAPTIVE_STEPS: tuple[tuple[float, float], ...] = ((1.0, 0.0), (0.5, 0.5), (0.0, 0.75))
+NOTHING_NEW_FACTOR = 1.5  # nothing new (or a 304): wait half as long again
+
+
+@dataclass(frozen=True)
+class PollBounds:
+    """The shortest and longest time between two polls of a healthy feed, whatever the feed,
+    the server or the adaptation asks (proposed config: schedule.min_feed_interval_s and
+    schedule.max_feed_interval_s)."""
+
+    min_interval: timedelta = MIN_INTERVAL
+    max_interval: timedelta = MAX_INTERVAL
+
+    def clamp(self, interval: timedelta) -> timedelta:
+        return max(self.min_interval, min(interval, self.max_interval))
 
 
 @dataclass(frozen=True)
@@ -29,11 +50,17 @@ class PollHints:
     date: str | None = None  # the response's Date header, to read Expires against
 
 
-def next_poll_after_success(now: datetime, hints: PollHints) -> datetime | None:
+def next_poll_after_success(
+    now: datetime,
+    hints: PollHints,
+    bounds: PollBounds = PollBounds(),
+    interval: timedelta | None = None,
+) -> datetime | None:
     """The earliest time the feed should be polled again after a good answer; None means at the
-    next scheduled pass. Requests shorter than MIN_INTERVAL are ignored, longer ones than
-    MAX_INTERVAL are capped."""
-    asked: list[timedelta] = []
+    next scheduled pass. `interval` is the feed's own adaptive interval, if known: the latest of
+    it and what the server asked for wins. Waits shorter than bounds.min_interval are ignored,
+    longer ones than bounds.max_interval are capped."""
+    asked: list[timedelta] = [interval] if interval is not None else []
     if hints.ttl_minutes:
         asked.append(timedelta(minutes=hints.ttl_minutes))
     if hints.cache_control:
@@ -51,9 +78,9 @@ def next_poll_after_success(now: datetime, hints: PollHints) -> datetime | None:
     if hints.retry_after:
         asked.append(hints.retry_after - now)
     wait = max(asked, default=timedelta(0))
-    if wait < MIN_INTERVAL:
+    if wait < bounds.min_interval:
         return None
-    return now + min(wait, MAX_INTERVAL)
+    return now + min(wait, bounds.max_interval)
 
 
 def next_poll_after_failure(
@@ -67,6 +94,36 @@ def next_poll_after_failure(
     if retry_after is not None:
         when = max(when, min(retry_after, now + MAX_INTERVAL * 7))
     return when
+
+
+def adaptive_interval(
+    previous: timedelta,
+    new_entries: int,
+    total_entries: int,
+    bounds: PollBounds = PollBounds(),
+) -> timedelta:
+    """The next polling interval of a healthy feed, from the previous one and how many of the
+    entries it just carried were new (a 304 or an unchanged body is 0 of 0): busy feeds are polled
+    sooner, quiet ones later (ADAPTIVE_STEPS, NOTHING_NEW_FACTOR), always within `bounds`."""
+    if new_entries <= 0 or total_entries <= 0:
+        return bounds.clamp(previous * NOTHING_NEW_FACTOR)
+    share = min(1.0, new_entries / total_entries)
+    factor = next(f for at_least, f in ADAPTIVE_STEPS if share >= at_least)
+    return bounds.clamp(previous * factor)
+
+
+def current_interval(
+    last_polled_at: datetime | None,
+    next_poll_at: datetime | None,
+    consecutive_failures: int,
+    bounds: PollBounds = PollBounds(),
+) -> timedelta:
+    """The interval a feed was last scheduled with (its next poll time minus its last poll
+    time); bounds.min_interval for a new feed, one polled at every pass, or one recovering from
+    failures (whose next poll time was a backoff, not a schedule)."""
+    if consecutive_failures or last_polled_at is None or next_poll_at is None:
+        return bounds.min_interval
+    return bounds.clamp(next_poll_at - last_polled_at)
 
 
 def is_due(

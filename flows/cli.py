@@ -64,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--due", action="store_true", help="only feeds whose next poll time has come")
     run.set_defaults(handler=cmd_run)
 
+    serve = sub.add_parser(
+        "serve", parents=[common], help="run the scheduled deployments until stopped"
+    )
+    serve.set_defaults(handler=cmd_serve)
+
     feeds = sub.add_parser("feeds", help="list and manage feeds")
     feeds_sub = feeds.add_subparsers(title="feeds commands", metavar="COMMAND")
     feeds_list = feeds_sub.add_parser("list", parents=[common], help="each feed with its health")
@@ -141,6 +146,19 @@ def run_pass(
         feeds=list(feeds) if feeds else None,
         due_only=due_only,
     )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    config, db = resolve(args)
+    check_warehouse(db)
+    from flows.prefect_server import PrefectServerError
+    from flows.serve import serve_forever
+
+    try:
+        serve_forever(config, db)
+    except PrefectServerError as exc:
+        raise UserError(str(exc)) from None
+    return 0
 
 
 def print_summary(record: dict) -> None:

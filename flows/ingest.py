@@ -107,7 +107,7 @@ def ingest(
     """One ingest pass over all enabled feeds (or the named ones); returns the run record."""
     logger = get_run_logger()
     config = load_config(config_path or os.environ.get("MARSAD_CONFIG") or "marsad.toml")
-    db = Path(db_path) if db_path else config.warehouse.path
+    db = Path(db_path or os.environ.get("MARSAD_DB") or config.warehouse.path)
     run_id = uuid.uuid4().hex[:16]
     started = datetime.now(UTC)
     flow_run = get_run_context().flow_run  # type: ignore[union-attr]

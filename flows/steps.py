@@ -9,7 +9,7 @@ import hashlib
 import os
 from collections.abc import Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from prefect import task
@@ -18,7 +18,14 @@ from prefect.cache_policies import NO_CACHE
 from extractors.article import FeedContext, build_article, decode_html, extract_page
 from extractors.feeds import FeedEntry, parse_feed
 from extractors.fetch import Fetcher, FetchPolicy, FetchResult
-from extractors.polling import PollHints, next_poll_after_failure, next_poll_after_success
+from extractors.polling import (
+    PollBounds,
+    PollHints,
+    adaptive_interval,
+    current_interval,
+    next_poll_after_failure,
+    next_poll_after_success,
+)
 from extractors.records import Article
 from warehouse.feeds import FeedState, FeedUpdate
 from warehouse.load import FetchErrorRecord
@@ -51,6 +58,7 @@ class FeedPoll:
     update: FeedUpdate | None = None
     error: str | None = None
     moved_to: str | None = None
+    hints: PollHints | None = None  # what the feed and server asked for (successful polls)
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,7 @@ class PageResult:
     html: str | None = None
     content_type: str | None = None
     error: str | None = None
+    final: bool = False  # the error cannot change on a later pass: keep the feed's text now
 
 
 @task(name="poll-feeds", cache_policy=NO_CACHE)
@@ -137,6 +146,7 @@ def interpret_poll(target: FeedTarget, result: FetchResult, now: datetime) -> Fe
             target,
             "not_modified",
             moved_to=moved,
+            hints=hints,
             update=FeedUpdate(
                 name=target.name,
                 polled_at=now,
@@ -164,7 +174,7 @@ def interpret_poll(target: FeedTarget, result: FetchResult, now: datetime) -> Fe
     )
     if state and state.body_hash == body_hash:
         # The server ignored our validators but sent the same bytes: nothing to parse.
-        return FeedPoll(target, "not_modified", update=base, moved_to=moved)
+        return FeedPoll(target, "not_modified", update=base, moved_to=moved, hints=hints)
     parsed = parse_feed(
         body, url=result.final_url, content_type=result.content_type, tz=target.context.timezone
     )
@@ -206,12 +216,42 @@ def interpret_poll(target: FeedTarget, result: FetchResult, now: datetime) -> Fe
         update=update,
         error=parsed.error,
         moved_to=moved,
+        hints=hints,
     )
+
+
+def settle_feed_update(
+    poll: FeedPoll, new_entries: int, bounds: PollBounds, pass_started: datetime
+) -> FeedUpdate:
+    """The feed's update with its next poll time adapted to how busy it is, once the warehouse
+    has said how many of the poll's entries were new (0 for a 304 or an unchanged body).
+
+    The adaptive interval runs from the pass's start, so a feed polled late in a pass is still
+    due at the pass that comes one interval later; what the feed or server asked for (ttl,
+    max-age, Expires, Retry-After) still wins when it is later. Failed polls keep their backoff.
+    """
+    update = poll.update
+    if update is None or poll.outcome == "failed":
+        return update  # type: ignore[return-value]
+    state = poll.target.state
+    previous = (
+        current_interval(
+            state.last_polled_at, state.next_poll_at, state.consecutive_failures, bounds
+        )
+        if state
+        else bounds.min_interval
+    )
+    interval = adaptive_interval(previous, new_entries, len(poll.entries), bounds)
+    asked = next_poll_after_success(update.polled_at, poll.hints or PollHints(), bounds)
+    next_poll_at = max(pass_started + interval, asked or pass_started)
+    return replace(update, next_poll_at=min(next_poll_at, update.polled_at + bounds.max_interval))
 
 
 @task(name="fetch-pages", cache_policy=NO_CACHE)
 def fetch_pages(jobs: Sequence[PageJob], policy: FetchPolicy, max_bytes: int) -> list[PageResult]:
-    """Fetch the article pages of a batch concurrently (bounded overall and per host)."""
+    """Fetch the article pages of a batch concurrently (bounded overall and per host), honouring
+    robots.txt when policy.respect_robots_txt. A page that no later pass could fetch either
+    (disallowed by robots.txt, refused by the address guard, too large, not HTML) is `final`."""
     if not jobs:
         return []
     return asyncio.run(_fetch_all(jobs, policy, max_bytes))
@@ -222,7 +262,12 @@ async def _fetch_all(
 ) -> list[PageResult]:
     async with Fetcher(policy) as fetcher:
         results = await asyncio.gather(
-            *(fetcher.get(job.entry.url, max_bytes=max_bytes, accept=PAGE_ACCEPT) for job in jobs)
+            *(
+                fetcher.get(
+                    job.entry.url, max_bytes=max_bytes, accept=PAGE_ACCEPT, obey_robots=True
+                )
+                for job in jobs
+            )
         )
     now = datetime.now(UTC)
     pages = []
@@ -231,8 +276,10 @@ async def _fetch_all(
         ctype = (result.content_type or "").split(";")[0].strip().lower()
         if not result.ok:
             page.error = result.error or f"HTTP {result.status}"
+            page.final = result.final
         elif ctype not in HTML_TYPES:
             page.error = f"the page is {ctype}, not HTML"
+            page.final = True
         else:
             page.html = decode_html(result.body or b"", result.content_type)
         pages.append(page)

@@ -173,3 +173,122 @@ def test_per_host_concurrency_is_bounded(sample_site: FixtureSite) -> None:
 
     # 6 requests, 2 at a time, 0.2 s each: at least three rounds.
     assert asyncio.run(run()) >= 0.55
+
+
+def test_a_response_over_the_limit_is_final_and_not_retried(sample_site: FixtureSite) -> None:
+    sample_site.add_file("/big.html", b"x" * 200_000, "text/html")
+    policy = FetchPolicy(allow_private=LOCAL, retries=2, backoff_s=0.01)
+    result = get(sample_site.url("/big.html"), policy, max_bytes=50_000)
+    assert result.final and result.attempts == 1
+    assert len(sample_site.requests_for("/big.html")) == 1
+
+
+def test_min_host_delay_spaces_requests_to_one_host(sample_site: FixtureSite) -> None:
+    policy = FetchPolicy(allow_private=LOCAL, per_host_concurrency=4, min_host_delay_s=0.15)
+
+    async def run(urls: list[str]) -> float:
+        loop = asyncio.get_running_loop()
+        async with Fetcher(policy) as fetcher:
+            start = loop.time()
+            results = await asyncio.gather(*(fetcher.get(u, max_bytes=1_000_000) for u in urls))
+            assert all(r.ok for r in results)
+            return loop.time() - start
+
+    url = sample_site.url("/feeds/aljazeera.xml")
+    # Four requests to one host: each starts 0.15 s after the one before, concurrency or not.
+    assert asyncio.run(run([url] * 4)) >= 0.45
+    # One request to each of two hosts (by name and by address): no wait between them.
+    port = sample_site.base_url.rsplit(":", 1)[1]
+    other = f"http://localhost:{port}/feeds/aljazeera.xml"
+    policy = FetchPolicy(
+        allow_private=AllowList.parse(["127.0.0.1", "localhost"]), min_host_delay_s=1.0
+    )
+    assert asyncio.run(run([url, other])) < 0.9
+
+
+# robots.txt (article pages only) -------------------------------------------------------------
+
+ROBOTS = b"""# marsad may read the news but not the private area; other robots nothing at all
+User-agent: marsad
+Disallow: /aljazeera/news/breaking-
+Disallow: /private/
+
+User-agent: *
+Disallow: /
+"""
+
+
+def get_pages(
+    site: FixtureSite, paths: list[str], policy: FetchPolicy | None = None
+) -> list[FetchResult]:
+    policy = policy or FetchPolicy(allow_private=LOCAL, user_agent="marsad/0.1 (+https://x.test)")
+
+    async def run() -> list[FetchResult]:
+        async with Fetcher(policy) as fetcher:
+            return await asyncio.gather(
+                *(fetcher.get(site.url(p), max_bytes=1_000_000, obey_robots=True) for p in paths)
+            )
+
+    return asyncio.run(run())
+
+
+ALLOWED_PAGE = "/aljazeera/news/doha-conference-arabic-language-models.html"
+DISALLOWED_PAGE = "/aljazeera/news/breaking-earthquake-southern-iran.html"
+
+
+def test_robots_txt_disallows_a_page_which_is_then_not_requested(sample_site: FixtureSite) -> None:
+    sample_site.add_file("/robots.txt", ROBOTS, "text/plain")
+    allowed, disallowed, again = get_pages(
+        sample_site, [ALLOWED_PAGE, DISALLOWED_PAGE, DISALLOWED_PAGE]
+    )
+    assert allowed.ok
+    assert disallowed.error == "disallowed by robots.txt" and disallowed.final
+    assert disallowed.attempts == 1 and again.error == disallowed.error
+    assert sample_site.requests_for(DISALLOWED_PAGE) == []
+    # Fetched once for the three pages, by the same descriptive User-Agent.
+    robots = sample_site.requests_for("/robots.txt")
+    assert len(robots) == 1 and robots[0].headers["user-agent"].startswith("marsad/")
+
+
+def test_robots_txt_is_checked_after_a_redirect(sample_site: FixtureSite) -> None:
+    sample_site.add_file("/robots.txt", ROBOTS, "text/plain")
+    sample_site.set_fault("/go", Fault(status=302, headers={"Location": "/private/page.html"}))
+    (result,) = get_pages(sample_site, ["/go"])
+    assert result.error == "disallowed by robots.txt"
+    assert sample_site.requests_for("/private/") == []
+
+
+def test_robots_txt_can_be_switched_off(sample_site: FixtureSite) -> None:
+    sample_site.add_file("/robots.txt", ROBOTS, "text/plain")
+    policy = FetchPolicy(allow_private=LOCAL, respect_robots_txt=False)
+    (result,) = get_pages(sample_site, [DISALLOWED_PAGE], policy)
+    assert result.ok
+    assert sample_site.requests_for("/robots.txt") == []
+
+
+def test_feeds_are_not_checked_against_robots_txt(sample_site: FixtureSite) -> None:
+    sample_site.add_file("/robots.txt", b"User-agent: *\nDisallow: /\n", "text/plain")
+    assert get(sample_site.url("/feeds/aljazeera.xml")).ok
+    assert sample_site.requests_for("/robots.txt") == []
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault(status=404),
+        Fault(status=403),
+        Fault(status=503),  # lenient: RFC 9309 would disallow everything
+        Fault(drop_connection=True),
+        Fault(delay_s=2.0),  # longer than the timeout below
+        Fault(status=200, body=b"<html><body>Not a robots file</body></html>"),
+    ],
+    ids=["404", "403", "503", "reset", "timeout", "html"],
+)
+def test_a_missing_or_broken_robots_txt_allows_everything(
+    sample_site: FixtureSite, fault: Fault
+) -> None:
+    sample_site.set_fault("/robots.txt", fault)
+    policy = FetchPolicy(allow_private=LOCAL, timeout_s=0.5, retries=0)
+    (result,) = get_pages(sample_site, [DISALLOWED_PAGE], policy)
+    assert result.ok
+    assert len(sample_site.requests_for(DISALLOWED_PAGE)) == 1

@@ -127,6 +127,8 @@ def save_feed_updates(con: duckdb.DuckDBPyConnection, updates: Sequence[FeedUpda
             UPDATE feeds SET
                 last_polled_at = ?, last_status = ?, last_error = ?,
                 consecutive_failures = ?, next_poll_at = ?,
+                failing_since = CASE WHEN ? = 0 THEN NULL
+                                     ELSE coalesce(failing_since, ?) END,
                 etag = CASE WHEN ? THEN etag ELSE ? END,
                 last_modified = CASE WHEN ? THEN last_modified ELSE ? END,
                 body_hash = CASE WHEN ? THEN body_hash ELSE ? END,
@@ -136,9 +138,32 @@ def save_feed_updates(con: duckdb.DuckDBPyConnection, updates: Sequence[FeedUpda
             """,
             [
                 u.polled_at, u.status, u.error, u.consecutive_failures, u.next_poll_at,
+                u.consecutive_failures, u.polled_at,
                 u.keep_validators, u.etag,
                 u.keep_validators, u.last_modified,
                 u.keep_validators, u.body_hash,
                 u.url, u.enabled, u.name,
             ],
         )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FailingFeed:
+    name: str
+    url: str
+    failing_since: datetime
+    consecutive_failures: int
+    last_error: str | None
+
+
+def failing_feeds(con: duckdb.DuckDBPyConnection, since_before: datetime) -> list[FailingFeed]:
+    """Enabled feeds whose current run of failures started before `since_before`."""
+    rows = con.execute(
+        """
+        SELECT name, url, failing_since, consecutive_failures, last_error FROM feeds
+        WHERE enabled AND consecutive_failures > 0 AND failing_since < ?
+        ORDER BY failing_since
+        """,
+        [since_before],
+    ).fetchall()
+    return [FailingFeed(*row) for row in rows]

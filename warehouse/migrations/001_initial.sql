@@ -15,6 +15,7 @@ CREATE TABLE feeds (
     last_status          INTEGER,
     last_error           VARCHAR,
     consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    failing_since        TIMESTAMPTZ,      -- first failure of the current run of failures
     next_poll_at         TIMESTAMPTZ,
     enabled              BOOLEAN NOT NULL DEFAULT true,
     articles_total       BIGINT NOT NULL DEFAULT 0
@@ -142,6 +143,7 @@ SELECT
     f.last_status,
     f.last_error,
     f.consecutive_failures,
+    f.failing_since,
     f.next_poll_at,
     f.articles_total AS articles,
     CASE
