@@ -24,6 +24,8 @@ class UserError(Exception):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Prefect's progress logs go to stdout with the summary; stderr carries only errors.
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_STREAM", "ext://sys.stdout")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
@@ -116,11 +118,11 @@ def resolve_db(args: argparse.Namespace) -> Path:
     return warehouse_path(args) or resolve(args)[1]
 
 
-def check_warehouse(db: Path) -> None:
+def check_warehouse(db: Path, lock_timeout_s: float = 30.0) -> None:
     """Open the warehouse once so a bad --db fails fast, before Prefect starts."""
     from warehouse.db import opened
 
-    with opened(db):
+    with opened(db, lock_timeout_s=lock_timeout_s):
         pass
 
 
@@ -128,7 +130,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config, db = resolve(args)
     for name in args.feeds or ():
         config.feed(name)  # unknown names fail here, with the config file named
-    check_warehouse(db)
+    check_warehouse(db, config.warehouse.lock_timeout_s)
     record = run_pass(config, db, feeds=args.feeds, due_only=args.due)
     print_summary(record)
     return 0
@@ -137,15 +139,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 def run_pass(
     config: Config, db: Path, *, feeds: Sequence[str] | None = None, due_only: bool = False
 ) -> dict:
-    """Run the ingest flow in this process (Prefect's embedded server unless PREFECT_API_URL)."""
+    """Run the ingest flow in this process (Prefect's embedded server unless PREFECT_API_URL).
+    A pass that could not run raises UserError with the flow's one-sentence message."""
     from flows.ingest import ingest
 
-    return ingest(
+    state = ingest(
         config_path=str(config.path) if config.path else None,
         db_path=str(db),
         feeds=list(feeds) if feeds else None,
         due_only=due_only,
+        return_state=True,
     )
+    if not state.is_completed():
+        raise UserError(state.message or f"the pass ended {state.name}")
+    return state.result()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

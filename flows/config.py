@@ -29,6 +29,7 @@ class WarehouseConfig:
     path: Path
     keep_raw_html: bool = True
     publish_path: Path | None = None
+    lock_timeout_s: float = 30.0  # how long to retry while another process holds the file
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,12 @@ class Config:
 
 # Key -> (type, required). Types are checked, then converted.
 _SECTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "warehouse": {"path": str, "keep_raw_html": bool, "publish_path": str},
+    "warehouse": {
+        "path": str,
+        "keep_raw_html": bool,
+        "publish_path": str,
+        "lock_timeout_s": (int, float),
+    },
     "schedule": {"ingest": str},
     "fetch": {
         "user_agent": str,
@@ -169,6 +175,7 @@ def parse_config(
         path=_resolve(base, wh["path"]),
         keep_raw_html=wh.get("keep_raw_html", True),
         publish_path=_resolve(base, publish) if publish else None,
+        lock_timeout_s=float(wh.get("lock_timeout_s", 30.0)),
     )
     schedule = ScheduleConfig(**sections["schedule"])
     _check_schedule(schedule.ingest, where)

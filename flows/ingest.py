@@ -22,6 +22,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
+from prefect.states import Failed, State
 
 from extractors.article import FeedContext
 from extractors.feeds import FeedEntry
@@ -30,7 +31,7 @@ from extractors.guard import AllowList
 from extractors.polling import is_due
 from extractors.urls import InvalidURL, canonical_url
 from flows import progress
-from flows.config import Config, load_config
+from flows.config import Config, ConfigError, load_config
 from flows.steps import (
     FeedPoll,
     FeedTarget,
@@ -103,15 +104,30 @@ def ingest(
     db_path: str | None = None,
     feeds: list[str] | None = None,
     due_only: bool = False,
-) -> dict:
-    """One ingest pass over all enabled feeds (or the named ones); returns the run record."""
+) -> dict | State:
+    """One ingest pass over all enabled feeds (or the named ones); returns the run record.
+
+    When the pass cannot run at all (unusable configuration, warehouse locked past the retries)
+    the flow run ends Failed with a one-sentence message and nothing is lost: feed state is only
+    saved with the articles it led to, so the next pass fetches the same entries again."""
     logger = get_run_logger()
-    config = load_config(config_path or os.environ.get("MARSAD_CONFIG") or "marsad.toml")
-    db = Path(db_path or os.environ.get("MARSAD_DB") or config.warehouse.path)
+    try:
+        config = load_config(config_path or os.environ.get("MARSAD_CONFIG") or "marsad.toml")
+        db = Path(db_path or os.environ.get("MARSAD_DB") or config.warehouse.path)
+        return run_pass(config, db, feeds, due_only)
+    except (ConfigError, WarehouseError) as exc:
+        logger.error("The pass could not run: %s", exc)
+        return Failed(message=str(exc))
+
+
+def run_pass(config: Config, db: Path, feeds: Sequence[str] | None, due_only: bool) -> dict:
+    """The body of the ingest flow; see ingest()."""
+    logger = get_run_logger()
+    lock_timeout = config.warehouse.lock_timeout_s
     run_id = uuid.uuid4().hex[:16]
     started = datetime.now(UTC)
     flow_run = get_run_context().flow_run  # type: ignore[union-attr]
-    with opened(db) as con:
+    with opened(db, lock_timeout_s=lock_timeout) as con:
         sync_feeds(con, [_definition(f) for f in config.feeds])
         states = {s.name: s for s in feed_states(con)}
         start_run(con, run_id, str(flow_run.id) if flow_run else None, started)
@@ -128,12 +144,12 @@ def ingest(
                 summary.feeds += ingest_batch(config, db, run_id, batch, policy, pool)
     except BaseException:
         try:
-            with opened(db, lock_timeout_s=5) as con:
+            with opened(db, lock_timeout_s=min(5.0, lock_timeout)) as con:
                 finish_run(con, run_id, "failed", datetime.now(UTC))
         except WarehouseError:
             pass  # the run record stays 'running'; the error itself is what the user needs
         raise
-    with opened(db) as con:
+    with opened(db, lock_timeout_s=lock_timeout) as con:
         record = finish_run(con, run_id, "completed", datetime.now(UTC))
     summary.status = "completed"
     summary.totals = record
@@ -220,7 +236,7 @@ def ingest_batch(
                 batch.errors.append(FetchErrorRecord(name, entry.url, "feed", str(exc), now))
 
     feed_names = [t.name for t in targets]
-    with opened(db) as con:
+    with opened(db, lock_timeout_s=config.warehouse.lock_timeout_s) as con:
         known = known_urls(con, [(e.url, canon) for _, e, canon in candidates])
         retries = pending_due(con, feed_names, now)
     jobs: list[PageJob] = []
@@ -292,7 +308,7 @@ def ingest_batch(
             )
     batch.articles = articles
     batch.errors += errors
-    result = load(db, batch)
+    result = load(db, batch, config.warehouse.lock_timeout_s)
     for name, n in result.new_by_feed.items():
         if name in summaries:
             summaries[name].new = n
@@ -301,11 +317,11 @@ def ingest_batch(
 
 
 @task(name="load-batch", cache_policy=NO_CACHE)
-def load(db: Path, batch: LoadBatch) -> LoadResult:
+def load(db: Path, batch: LoadBatch, lock_timeout_s: float) -> LoadResult:
     """Load the batch in one transaction. When the warehouse stays locked, the batch's feed state
     is not saved either, so the next pass fetches the same entries again: nothing is lost."""
     logger = get_run_logger()
-    with opened(db) as con:
+    with opened(db, lock_timeout_s=lock_timeout_s) as con:
         result = load_batch(con, batch)
     logger.info(
         "Loaded %d new articles (%d copies of known stories), %d errors",

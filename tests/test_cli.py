@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -127,3 +128,81 @@ def test_demo_then_sql(prefect_server: str, tmp_path: Path) -> None:
         con.close()
     assert all(n > 0 for n in counts.values())
     assert f"({len(counts)} rows)" in result.stdout
+
+
+class LockHolder:
+    """Another process holding the warehouse open read-write, as a SQL client might."""
+
+    def __init__(self, db: Path) -> None:
+        code = (
+            "import duckdb, sys; con = duckdb.connect(sys.argv[1]); "
+            "print('held', flush=True); sys.stdin.readline()"
+        )
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", code, str(db)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout.readline().strip() == "held"
+
+    def release(self) -> None:
+        self.process.communicate("\n", timeout=30)
+
+
+def test_locked_warehouse_exits_2_naming_the_holder(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    config = write_config(tmp_path / "m.toml", db=db, feeds=[], warehouse={"lock_timeout_s": 0.5})
+    holder = LockHolder(db)
+    try:
+        result = marsad("run", "--config", str(config))
+    finally:
+        holder.release()
+    assert result.returncode == 2
+    assert_one_sentence(result.stderr, str(db), f"PID {holder.process.pid}")
+
+
+@pytest.mark.integration
+def test_lock_taken_mid_pass_fails_the_load_and_loses_nothing(
+    prefect_server: str,
+    sample_site,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    from flows.fixture_site import Fault
+    from tests.conftest import sample_feeds
+    from tests.test_ingest_flow import feed_items
+
+    db = tmp_path / "w.duckdb"
+    config = write_config(
+        tmp_path / "m.toml", db=db, feeds=sample_feeds(sample_site), warehouse={"lock_timeout_s": 1}
+    )
+    sample_site.set_fault("/aljazeera/news/*", Fault(delay_s=1.5))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MARSAD_")}
+    env.update(PREFECT_API_URL=prefect_server, PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    run = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "run", "--config", str(config)],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not sample_site.requests_for("/aljazeera/news/") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    holder = LockHolder(db)  # taken while the pass fetches pages, before it loads
+    try:
+        _out, err = run.communicate(timeout=180)
+    finally:
+        holder.release()
+    assert run.returncode == 2, err
+    assert_one_sentence(err, "locked by another process", f"PID {holder.process.pid}")
+
+    sample_site.set_fault("/aljazeera/news/*", None)
+    again = marsad("run", "--config", str(config), api_url=prefect_server)
+    assert again.returncode == 0, again.stderr
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        per_url = con.execute("SELECT count(*) FROM articles GROUP BY canonical_url").fetchall()
+        feeds = con.execute("SELECT count(*) FROM feeds WHERE etag IS NOT NULL").fetchone()[0]
+    finally:
+        con.close()
+    assert len(per_url) == len(feed_items(sample_site))
+    assert all(n == 1 for (n,) in per_url)
+    assert feeds == 2

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -194,37 +195,46 @@ def test_serve_starts_its_own_server_registers_schedules_and_runs(
         urllib.request.urlopen(f"{api_url}/health", timeout=2)
 
 
-def _postgres_url() -> str | None:
-    """A fresh database on the local PostgreSQL when one answers at 127.0.0.1:5432."""
-    try:
-        import asyncio
+POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
-        import asyncpg
-    except ImportError:
-        return None
 
-    name = f"marsad_prefect_{os.getpid()}"
+def _postgres(statement: str) -> bool:
+    """Run one statement on the local PostgreSQL; False when none answers at 127.0.0.1:5432."""
+    import asyncio
 
-    async def create() -> bool:
+    import asyncpg
+
+    async def run() -> bool:
         try:
-            con = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres", timeout=3)
+            con = await asyncpg.connect(POSTGRES_ADMIN, timeout=3)
         except (OSError, asyncpg.PostgresError, TimeoutError):
             return False
         try:
-            await con.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            await con.execute(f'CREATE DATABASE "{name}"')
+            await con.execute(statement)
         finally:
             await con.close()
         return True
 
-    if not asyncio.run(create()):
-        return None
-    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    return asyncio.run(run())
+
+
+@pytest.fixture
+def prefect_database() -> Iterator[str | None]:
+    """A fresh PostgreSQL database for a Prefect server when PostgreSQL answers (as in CI);
+    None otherwise, and the server then uses its SQLite default."""
+    name = f"marsad_prefect_{os.getpid()}"
+    if not _postgres(f'DROP DATABASE IF EXISTS "{name}"') or not _postgres(
+        f'CREATE DATABASE "{name}"'
+    ):
+        yield None
+        return
+    yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    _postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.mark.integration
 def test_prefect_yaml_deploys_to_a_process_pool_and_a_worker_runs_it(
-    sample_site: FixtureSite, tmp_path: Path
+    sample_site: FixtureSite, tmp_path: Path, prefect_database: str | None
 ) -> None:
     from flows.prefect_server import free_port, prefect_executable, wait_healthy
 
@@ -234,7 +244,7 @@ def test_prefect_yaml_deploys_to_a_process_pool_and_a_worker_runs_it(
     port = free_port()
     api_url = f"http://127.0.0.1:{port}/api"
     server_env = _env(PREFECT_HOME=str(tmp_path / "server-home"))
-    database = _postgres_url()
+    database = prefect_database
     if database:  # as in CI: Prefect on PostgreSQL; else its SQLite default
         server_env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = database
     server = subprocess.Popen(
