@@ -177,6 +177,9 @@ def test_serve_starts_its_own_server_registers_schedules_and_runs(
             assert all(s.active for s in ingest.schedules)
             assert ingest.global_concurrency_limit.limit == 1
             assert [s.schedule.cron for s in found["daily"].schedules] == ["30 3 * * *"]
+            from flows.serve import ZOMBIE_AUTOMATION
+
+            assert client.read_automations_by_name(ZOMBIE_AUTOMATION)
 
         run = _run_deployment_and_wait(api_url, "ingest/scheduled")
         assert run.state.is_completed(), run.state
