@@ -202,20 +202,60 @@ def ingest_batch(
     pool: Executor | None,
 ) -> list[FeedSummary]:
     """Poll, fetch, extract and load one batch of feeds."""
-    logger = get_run_logger()
-    polls = poll_feeds(targets, policy, config.fetch.max_feed_bytes)
     now = datetime.now(UTC)
     batch = LoadBatch(run_id=run_id, keep_raw_html=config.warehouse.keep_raw_html)
+    polls = poll_feeds(targets, policy, config.fetch.max_feed_bytes)
+    summaries, candidates = record_polls(polls, batch, now)
+    with opened(db, lock_timeout_s=config.warehouse.lock_timeout_s) as con:
+        known = known_urls(con, [(e.url, canon) for _, e, canon in candidates])
+        retries = pending_due(con, [t.name for t in targets], now)
+    contexts = {t.name: t.context for t in targets}
+    jobs = plan_page_jobs(candidates, known, retries, contexts, batch, now)
+    progress.emit("feeds", polled=len(polls), pages=len(jobs))
+
+    pages = fetch_pages(jobs, policy, config.fetch.max_page_bytes)
+    good, fallback = settle_pages(pages, batch, summaries, config.fetch.page_retry_passes, now)
+    articles, errors = extract_articles(good, pool, config.warehouse.keep_raw_html)
+    for page in fallback:  # past the retry cap: keep the feed's own text
+        article, error = extract_one(
+            page.job.entry, page.job.feed, page.fetched_at, None, None, False
+        )
+        if article is not None:
+            articles.append(article)
+        if error:
+            errors.append(
+                FetchErrorRecord(page.job.feed.name, page.job.entry.url, "extract", error, now)
+            )
+    batch.articles = articles
+    batch.errors += errors
+    result = load(db, batch, config.warehouse.lock_timeout_s)
+    for name, n in result.new_by_feed.items():
+        if name in summaries:
+            summaries[name].new = n
+    progress.emit("batch", feeds=len(polls), new=result.articles_new)
+    return list(summaries.values())
+
+
+Candidate = tuple[FeedPoll, FeedEntry, str]  # the poll, one of its entries, its canonical URL
+
+
+def record_polls(
+    polls: Sequence[FeedPoll], batch: LoadBatch, now: datetime
+) -> tuple[dict[str, FeedSummary], list[Candidate]]:
+    """Put each poll's outcome into the batch (feed state, counters, errors) and return the
+    per-feed summaries and every entry with its canonical URL."""
+    logger = get_run_logger()
     c = batch.counters
-    c.feeds_total = len(polls)
+    c.feeds_total += len(polls)
     summaries: dict[str, FeedSummary] = {}
-    candidates: list[tuple[FeedPoll, FeedEntry, str]] = []
+    candidates: list[Candidate] = []
     for poll in polls:
         name = poll.target.name
         summaries[name] = FeedSummary(
             name, poll.outcome.replace("_", " "), entries=len(poll.entries), note=poll.error or ""
         )
-        batch.feed_updates.append(poll.update)  # type: ignore[arg-type]
+        if poll.update is not None:
+            batch.feed_updates.append(poll.update)
         if poll.moved_to:
             logger.warning(
                 "Feed %s moved permanently to %s; stored URL updated", name, poll.moved_to
@@ -234,11 +274,19 @@ def ingest_batch(
                 candidates.append((poll, entry, canonical_url(entry.url)))
             except InvalidURL as exc:
                 batch.errors.append(FetchErrorRecord(name, entry.url, "feed", str(exc), now))
+    return summaries, candidates
 
-    feed_names = [t.name for t in targets]
-    with opened(db, lock_timeout_s=config.warehouse.lock_timeout_s) as con:
-        known = known_urls(con, [(e.url, canon) for _, e, canon in candidates])
-        retries = pending_due(con, feed_names, now)
+
+def plan_page_jobs(
+    candidates: Sequence[Candidate],
+    known: set[str],
+    retries: Sequence[PendingPage],
+    contexts: dict[str, FeedContext],
+    batch: LoadBatch,
+    now: datetime,
+) -> list[PageJob]:
+    """The pages to fetch: entries the warehouse does not know (once per canonical URL) and the
+    pending pages whose retry is due. A new link to a known article is only recorded."""
     jobs: list[PageJob] = []
     queued: set[str] = set()
     for poll, entry, canon in candidates:
@@ -248,9 +296,8 @@ def ingest_batch(
             continue
         queued.add(canon)
         jobs.append(PageJob(entry, canon, poll.target.context, first_seen_at=now))
-    contexts = {t.name: t.context for t in targets}
     for pending in retries:
-        if pending.canonical_url in queued:
+        if pending.canonical_url in queued or pending.feed_name not in contexts:
             continue
         queued.add(pending.canonical_url)
         jobs.append(
@@ -262,58 +309,50 @@ def ingest_batch(
                 first_seen_at=pending.first_seen_at,
             )
         )
-    progress.emit("feeds", polled=len(polls), pages=len(jobs))
+    return jobs
 
-    pages = fetch_pages(jobs, policy, config.fetch.max_page_bytes)
-    c.pages_fetched = sum(1 for p in pages if p.error is None)
+
+def settle_pages(
+    pages: Sequence[PageResult],
+    batch: LoadBatch,
+    summaries: dict[str, FeedSummary],
+    retry_passes: int,
+    now: datetime,
+) -> tuple[list[PageResult], list[PageResult]]:
+    """Sort fetched pages into those to extract and those to keep from the feed's text (failed
+    past the retry cap); failed pages under the cap stay pending for the next pass."""
     good: list[PageResult] = []
     fallback: list[PageResult] = []
     for page in pages:
         job = page.job
-        if job.attempts:
-            batch.done_pending.append(job.canonical_url)
         if page.error is None:
+            batch.counters.pages_fetched += 1
             good.append(page)
+            if job.attempts:
+                batch.done_pending.append(job.canonical_url)
             continue
-        c.pages_failed += 1
-        summaries.get(job.feed.name, FeedSummary(job.feed.name, "retry")).page_errors += 1
+        batch.counters.pages_failed += 1
+        if job.feed.name in summaries:
+            summaries[job.feed.name].page_errors += 1
         batch.errors.append(FetchErrorRecord(job.feed.name, job.entry.url, "page", page.error, now))
         attempts = job.attempts + 1
-        if attempts >= config.fetch.page_retry_passes:
-            fallback.append(page)  # past the cap: keep the feed's own text
-        else:
+        if attempts >= retry_passes:
+            fallback.append(page)
             if job.attempts:
-                batch.done_pending.remove(job.canonical_url)
-            batch.pending.append(
-                PendingPage(
-                    job.canonical_url,
-                    job.feed.name,
-                    job.entry.to_json(),
-                    attempts,
-                    page.error,
-                    job.first_seen_at or now,
-                    now,  # retried by the next pass that polls its feed
-                )
+                batch.done_pending.append(job.canonical_url)
+            continue
+        batch.pending.append(
+            PendingPage(
+                job.canonical_url,
+                job.feed.name,
+                job.entry.to_json(),
+                attempts,
+                page.error,
+                job.first_seen_at or now,
+                now,  # retried by the next pass that polls its feed
             )
-    articles, errors = extract_articles(good, pool, config.warehouse.keep_raw_html)
-    for page in fallback:
-        article, error = extract_one(
-            page.job.entry, page.job.feed, page.fetched_at, None, None, False
         )
-        if article is not None:
-            articles.append(article)
-        if error:
-            errors.append(
-                FetchErrorRecord(page.job.feed.name, page.job.entry.url, "extract", error, now)
-            )
-    batch.articles = articles
-    batch.errors += errors
-    result = load(db, batch, config.warehouse.lock_timeout_s)
-    for name, n in result.new_by_feed.items():
-        if name in summaries:
-            summaries[name].new = n
-    progress.emit("batch", feeds=len(polls), new=result.articles_new)
-    return list(summaries.values())
+    return good, fallback
 
 
 @task(name="load-batch", cache_policy=NO_CACHE)
