@@ -93,10 +93,14 @@ def task_breakdown(flow_run_id: str) -> dict[str, dict[str, float]]:
         for run in client.read_task_runs(flow_run_filter=runs_of):
             if run.start_time is None or run.end_time is None:
                 continue
-            step = steps.setdefault(run.name.rsplit("-", 1)[0], {"runs": 0, "s": 0.0})
+            first = run.start_time.timestamp()
+            step = steps.setdefault(
+                run.name.rsplit("-", 1)[0], {"runs": 0, "s": 0.0, "first": first}
+            )
             step["runs"] += 1
+            step["first"] = min(step["first"], first)
             step["s"] += (run.end_time - run.start_time).total_seconds()
-    return steps
+    return dict(sorted(steps.items(), key=lambda item: item[1]["first"]))
 
 
 def mode_marsad(work: Path, base_url: str, feeds: int) -> None:
@@ -272,14 +276,19 @@ class ModeRun:
         self.marks["end"] = len(self.site.requests)
         return {**self.result, **self.peak}
 
-    def requests(self, start: str, end: str) -> dict[str, int]:
+    def requests(self, start: str, end: str) -> dict[str, Any]:
+        """What the site answered between two phases. /robots.txt is a 404 on this site (nothing
+        is disallowed), so it is counted apart and is not a failure."""
         log = self.site.requests[self.marks[start] : self.marks[end]]
+        failed = [r for r in log if r.status not in (200, 304) and r.path != "/robots.txt"]
         return {
             "requests": len(log),
             "feed_requests": sum(1 for r in log if r.path.startswith("/feeds/")),
             "page_requests": sum(1 for r in log if r.path.startswith("/site")),
+            "robots_requests": sum(1 for r in log if r.path == "/robots.txt"),
             "not_modified": sum(1 for r in log if r.status == 304),
-            "failed": sum(1 for r in log if r.status not in (200, 304)),
+            "failed": len(failed),
+            "failed_sample": sorted({f"{r.status} {r.path}" for r in failed})[:5],
         }
 
     def _sample(self) -> None:
@@ -428,7 +437,10 @@ def print_report(args: argparse.Namespace, site: dict[str, Any], results: dict, 
         problems.append(f"marsad recorded {marsad['fetch_errors']:.0f} fetch_errors rows")
     for name, r in rows:
         if r["cold"]["failed"]:
-            problems.append(f"{name}: {r['cold']['failed']:.0f} requests were not answered 200/304")
+            sample = ", ".join(r["cold"]["failed_sample"])
+            problems.append(
+                f"{name}: {r['cold']['failed']:.0f} requests were not answered 200/304 ({sample})"
+            )
     for problem in problems:
         print(f"WARNING: {problem}")
 

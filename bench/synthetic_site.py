@@ -30,7 +30,6 @@ RSS_TYPE = "application/rss+xml; charset=utf-8"
 HTML_TYPE = "text/html; charset=utf-8"
 NEWEST = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)  # fixed, so a seed gives the same bytes
 COPY_DELAY = timedelta(minutes=20)  # an agency copy appears after the original
-LISTEN_BACKLOG = 128
 
 # Boilerplate headings a cleaner must recognise; tests check each appears on every page.
 RELATED_HEADING = "اقرأ أيضا"
@@ -186,9 +185,6 @@ def serve_site(files: SiteFiles, site: FixtureSite | None = None) -> FixtureSite
         root = tempfile.TemporaryDirectory(prefix="marsad-synthetic-")
         site = FixtureSite(Path(root.name)).start()
         weakref.finalize(site, root.cleanup)
-        # socketserver listens with a backlog of 5: a burst of 16 new connections overflows it
-        # and the dropped SYNs are retried only after 1 s, a stall that is not the client's.
-        site._server.socket.listen(LISTEN_BACKLOG)  # type: ignore[union-attr]
     for path, (body, content_type) in files.items():
         site.add_file(path, body, content_type)
     return site

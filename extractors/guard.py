@@ -122,9 +122,10 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 
 def guarded_transport(allow: AllowList, max_connections: int) -> httpx.AsyncHTTPTransport:
     """An httpx transport whose every connection goes through GuardedBackend (no proxies)."""
-    transport = httpx.AsyncHTTPTransport(trust_env=False)
+    ssl_context = httpx.create_ssl_context(trust_env=False)  # ~20 ms: made once, used twice
+    transport = httpx.AsyncHTTPTransport(verify=ssl_context, trust_env=False)
     transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(trust_env=False),
+        ssl_context=ssl_context,
         max_connections=max_connections,
         max_keepalive_connections=max_connections,
         keepalive_expiry=5.0,

@@ -94,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("query", nargs="?", help="SQL to run")
     sql.set_defaults(handler=cmd_sql)
 
+    from flows.analyst_cli import add_analyst_parsers
+
+    add_analyst_parsers(sub, common)
+
     demo = sub.add_parser("demo", parents=[common], help="ingest the bundled sample feeds offline")
     demo.add_argument(
         "--port", type=int, default=0, help="port for the sample site (default: any free)"
@@ -120,9 +124,9 @@ def resolve_db(args: argparse.Namespace) -> Path:
 
 def check_warehouse(db: Path, lock_timeout_s: float = 30.0) -> None:
     """Open the warehouse once so a bad --db fails fast, before Prefect starts."""
-    from warehouse.db import opened
+    from warehouse.sql_server import opened_shared
 
-    with opened(db, lock_timeout_s=lock_timeout_s):
+    with opened_shared(db, lock_timeout_s=lock_timeout_s):
         pass
 
 
@@ -189,9 +193,9 @@ def print_summary(record: dict) -> None:
 
 def cmd_feeds_list(args: argparse.Namespace) -> int:
     config, db = resolve(args)
-    from warehouse.db import opened
     from warehouse.feeds import FeedDefinition, sync_feeds
     from warehouse.queries import query
+    from warehouse.sql_server import opened_shared as opened
 
     with opened(db) as con:
         sync_feeds(
@@ -252,19 +256,18 @@ def cmd_feeds_export(args: argparse.Namespace) -> int:
 
 def cmd_sql(args: argparse.Namespace) -> int:
     db = resolve_db(args)
-    from warehouse.queries import QueryError, open_read_only, query
+    from warehouse.queries import QueryError, query
+    from warehouse.sql_server import opened_for_reading
 
     if not args.query:
         from flows.shell import interactive_shell
 
         return interactive_shell(db)
-    con = open_read_only(db)
-    try:
-        columns, rows = query(con, args.query)
-    except QueryError as exc:
-        raise UserError(str(exc)) from None
-    finally:
-        con.close()
+    with opened_for_reading(db) as con:
+        try:
+            columns, rows = query(con, args.query)
+        except QueryError as exc:
+            raise UserError(str(exc)) from None
     print_rows(columns, rows)
     return 0
 

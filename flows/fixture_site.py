@@ -319,6 +319,8 @@ def _not_modified(request_headers: dict[str, str], etag: str, last_modified: int
 
 
 class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # a burst of connections must not wait for a retry
+
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:

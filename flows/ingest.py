@@ -43,7 +43,7 @@ from flows.steps import (
     poll_feeds,
 )
 from flows.summary import describe_run
-from warehouse.db import WarehouseError, opened
+from warehouse.db import WarehouseError
 from warehouse.feeds import FeedDefinition, FeedState, feed_states, sync_feeds
 from warehouse.load import (
     FetchErrorRecord,
@@ -58,6 +58,9 @@ from warehouse.load import (
     record_errors,
     start_run,
 )
+from warehouse.publish import publish
+from warehouse.search import refresh_search_index
+from warehouse.sql_server import opened_shared as opened
 
 FEEDS_PER_BATCH = 25
 
@@ -151,6 +154,7 @@ def run_pass(config: Config, db: Path, feeds: Sequence[str] | None, due_only: bo
         raise
     with opened(db, lock_timeout_s=lock_timeout) as con:
         record = finish_run(con, run_id, "completed", datetime.now(UTC))
+    after_pass(config, db)
     summary.status = "completed"
     summary.totals = record
     for f in summary.feeds:
@@ -369,6 +373,19 @@ def load(db: Path, batch: LoadBatch, lock_timeout_s: float) -> LoadResult:
         result.errors,
     )
     return result
+
+
+@task(name="refresh-search-and-publish", cache_policy=NO_CACHE)
+def after_pass(config: Config, db: Path) -> None:
+    """Bring new articles into full-text search (the cheap incremental refresh; maintenance
+    rebuilds the index) and refresh the published read-only copy when one is configured."""
+    logger = get_run_logger()
+    with opened(db, lock_timeout_s=config.warehouse.lock_timeout_s) as con:
+        refreshed = refresh_search_index(con)
+        logger.info("Search index: %s", refreshed)
+        if config.warehouse.publish_path:
+            published = publish(con, config.warehouse.publish_path)
+            logger.info("Published a read-only copy: %s", published)
 
 
 @contextmanager

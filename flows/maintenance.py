@@ -12,9 +12,9 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.config import load_config
-from warehouse.db import opened
 from warehouse.feeds import failing_feeds
 from warehouse.maintenance import checkpoint, table_counts
+from warehouse.sql_server import opened_shared as opened
 
 FAILING_FOR = timedelta(days=1)
 
@@ -31,7 +31,7 @@ def refresh_search(db: Path) -> str:
     from warehouse.search import refresh_search_index
 
     with opened(db) as con:
-        return str(refresh_search_index(con))
+        return str(refresh_search_index(con, full=True))
 
 
 @task(name="feed-health-report", cache_policy=NO_CACHE)

@@ -11,20 +11,25 @@ import subprocess
 import sys
 from pathlib import Path
 
-from warehouse.queries import QueryError, open_read_only, query
+from warehouse.queries import QueryError, query
+from warehouse.sql_server import opened_for_reading, running_server
 
 
 def interactive_shell(db: Path) -> int:
     """Run a read-only shell on the warehouse until EOF (Ctrl-D) or `.quit`."""
-    duckdb_cli = shutil.which("duckdb")
-    if duckdb_cli and sys.stdin.isatty():
+    beside = Path(sys.executable).parent / "duckdb"  # the duckdb-cli package's binary
+    duckdb_cli = str(beside) if beside.exists() else shutil.which("duckdb")
+    server = running_server(db)
+    if duckdb_cli and sys.stdin.isatty() and server is None:
         return subprocess.call([duckdb_cli, "-readonly", str(db)])
     from flows.cli import print_rows
 
-    con = open_read_only(db)
+    if server is not None:
+        print("marsad serve-sql holds the warehouse; SQL clients can attach with:")
+        print(server.client_sql())
     print(f"marsad sql on {db} (read-only). End statements with ';'. .quit or Ctrl-D to leave.")
     buffer: list[str] = []
-    try:
+    with opened_for_reading(db) as con:
         while True:
             try:
                 line = input("marsad> " if not buffer else "   ...> ")
@@ -45,6 +50,4 @@ def interactive_shell(db: Path) -> int:
                 continue
             if columns:
                 print_rows(columns, rows)
-    finally:
-        con.close()
     return 0

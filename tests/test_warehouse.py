@@ -31,6 +31,7 @@ from warehouse.load import (
     pending_due,
     run_record,
     start_run,
+    stored_entry_times,
 )
 
 T0 = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
@@ -329,3 +330,37 @@ def test_sync_feeds_follows_config_but_keeps_moves(db: Path) -> None:
             con, [FeedDefinition("one", "http://127.0.0.1:9/new.xml", "One", "ar", None, True)]
         )
         assert feed_states(con, ["one"])[0].url == "http://127.0.0.1:9/new.xml"
+
+
+ODD_URLS = [
+    "http://127.0.0.1:9/news/it's",  # a quote ends an SQL string literal unless doubled
+    "http://127.0.0.1:9/news/a\\'); DROP TABLE articles; --",
+    "http://127.0.0.1:9/news/خبر-عاجل",
+    "http://127.0.0.1:9/news/nul\x00byte",  # cannot be written into a statement at all
+]
+
+
+@pytest.mark.parametrize("url", ODD_URLS)
+def test_lookups_by_url_take_any_text_as_data(db: Path, url: str) -> None:
+    stored = article(1)
+    stored.url = stored.canonical_url = url
+    with opened(db) as con:
+        load_batch(con, LoadBatch("run1", articles=[stored]))
+        known = known_urls(con, [(url, url), (url + "?x", url), ("http://127.0.0.1:9/o", "o")])
+        times = stored_entry_times(con, [url, "http://127.0.0.1:9/other"])
+        assert con.execute("SELECT count(*) FROM articles").fetchone()[0] == 1
+    assert known == {url, url + "?x"}
+    assert times == {url: None}
+
+
+def test_lookups_cover_more_values_than_one_statement_holds(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("warehouse.load.LOOKUP_CHUNK", 2)
+    articles = [article(n) for n in range(1, 8)]
+    with opened(db) as con:
+        load_batch(con, LoadBatch("run1", articles=articles[:5]))
+        result = load_batch(con, LoadBatch("run1", articles=articles))
+        known = known_urls(con, [(a.url, a.canonical_url) for a in articles])
+    assert result.articles_new == 2
+    assert known == {a.url for a in articles}

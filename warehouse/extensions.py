@@ -54,7 +54,9 @@ def load_extension(
         except duckdb.Error as exc:
             reasons.append(f"from {packaged}: {str(exc).splitlines()[0]}")
     else:
-        reasons.append(f"the duckdb-extension-{name}=={duckdb.__version__} package is not installed")
+        reasons.append(
+            f"the duckdb-extension-{name}=={duckdb.__version__} package is not installed"
+        )
     if allow_download:
         try:
             con.execute(f"INSTALL {name}")

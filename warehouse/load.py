@@ -4,12 +4,20 @@ A batch holds the articles of some feeds together with those feeds' new state, t
 retry, the errors met and the run's counters. Either all of it is committed or none of it, so a
 pass killed at any point is recovered by the next one: feed validators are never saved without
 the articles they led to. Rows go in through Arrow tables, never one INSERT per row.
+
+Lookups by URL read the ART indexes of articles.canonical_url and article_urls.url: the values
+are written into the statement as string literals, the one form of a list for which DuckDB reads
+an index (bound parameters and joins with a probe table scan the whole column).
+
+A known canonical URL fetched again (LoadBatch.updates) keeps its row, article_id and cluster;
+when its text changed, the row takes the new text and updated_at, the replaced title and body
+go to article_revisions, and the new text is indexed for dedupe beside the old one.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -17,7 +25,10 @@ import duckdb
 import pyarrow as pa
 
 from extractors.records import Article
+from warehouse.clusters import assign_clusters, index_fingerprints
 from warehouse.feeds import FeedUpdate, save_feed_updates
+
+LOOKUP_CHUNK = 1000  # values per IN list: DuckDB reads an index for up to 2048 matching rows
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,9 @@ class RunCounters:
 class LoadBatch:
     run_id: str
     articles: list[Article] = field(default_factory=list)
+    # Known canonical URLs fetched again (their feed entry shows a newer updated time); one whose
+    # URL turns out not to be stored is loaded as a new article.
+    updates: list[Article] = field(default_factory=list)
     seen_urls: list[SeenUrl] = field(default_factory=list)
     pending: list[PendingPage] = field(default_factory=list)
     done_pending: list[str] = field(default_factory=list)  # canonical URLs no longer pending
@@ -86,27 +100,33 @@ class LoadResult:
     articles_duplicate: int
     errors: int
     new_by_feed: dict[str, int] = field(default_factory=dict)
+    articles_updated: int = 0  # updates whose text changed (a revision was kept)
 
 
 def known_urls(con: duckdb.DuckDBPyConnection, pairs: Iterable[tuple[str, str]]) -> set[str]:
     """Of (url, canonical_url) pairs, the URLs the warehouse already knows: the link itself was
     seen before, or an article with that canonical URL exists."""
     pairs = list(pairs)
-    if not pairs:
-        return set()
-    probe = pa.table({"url": [p[0] for p in pairs], "canonical_url": [p[1] for p in pairs]})
-    con.register("probe_known", probe)
-    try:
-        rows = con.execute(
-            """
-            SELECT p.url FROM probe_known p
-            WHERE EXISTS (SELECT 1 FROM article_urls u WHERE u.url = p.url)
-               OR EXISTS (SELECT 1 FROM articles a WHERE a.canonical_url = p.canonical_url)
-            """
-        ).fetchall()
-    finally:
-        con.unregister("probe_known")
-    return {row[0] for row in rows}
+    links = {
+        r[0] for r in _select_in(con, "SELECT url FROM article_urls", "url", [p[0] for p in pairs])
+    }
+    rest = [canonical for url, canonical in pairs if url not in links]
+    stored = {
+        r[0] for r in _select_in(con, "SELECT canonical_url FROM articles", "canonical_url", rest)
+    }
+    return {url for url, canonical in pairs if url in links or canonical in stored}
+
+
+def stored_entry_times(
+    con: duckdb.DuckDBPyConnection, canonical_urls: Iterable[str]
+) -> dict[str, datetime | None]:
+    """For each of `canonical_urls` that is stored, the updated time its feed entry had when the
+    article was last loaded (None when the entry gave none). A pass refetches a known article
+    whose entry now shows a newer time and loads it as one of LoadBatch.updates."""
+    rows = _select_in(
+        con, "SELECT canonical_url, entry_updated_at FROM articles", "canonical_url", canonical_urls
+    )
+    return dict(rows)
 
 
 def pending_due(
@@ -165,18 +185,24 @@ def record_errors(
 
 
 def load_batch(con: duckdb.DuckDBPyConnection, batch: LoadBatch) -> LoadResult:
-    """Write the whole batch in one transaction; see the module docstring."""
+    """Write the whole batch in one transaction; see the module docstring. New articles are
+    clustered (warehouse.clusters) and indexed for dedupe; updates are applied after them, so an
+    article and its update may arrive in one batch."""
     con.execute("BEGIN TRANSACTION")
     try:
-        articles = _new_articles(con, batch.articles)
-        duplicates = _assign_clusters(con, articles)
+        articles = _new_articles(con, [*batch.articles, *batch.updates])
+        duplicates = assign_clusters(con, articles)
         _insert_articles(con, articles)
+        index_fingerprints(con, articles)
+        new = {id(a) for a in articles}
+        updated = _apply_updates(con, [u for u in batch.updates if id(u) not in new])
         if batch.keep_raw_html:
-            _insert_raw_pages(con, articles)
+            _save_raw_pages(con, [*articles, *updated])
         seen = list(batch.seen_urls) + [
-            SeenUrl(a.url, a.canonical_url, a.feed_name, a.fetched_at) for a in batch.articles
+            SeenUrl(a.url, a.canonical_url, a.feed_name, a.fetched_at)
+            for a in [*batch.articles, *batch.updates]
         ]
-        _insert_seen_urls(con, seen)
+        _insert_seen_urls(con, seen, {a.canonical_url: a.article_id for a in articles})
         _save_pending(con, batch.pending, batch.done_pending)
         save_feed_updates(con, batch.feed_updates)
         _count_feed_articles(con, articles)
@@ -188,14 +214,15 @@ def load_batch(con: duckdb.DuckDBPyConnection, batch: LoadBatch) -> LoadResult:
                 feeds_total = feeds_total + ?, feeds_ok = feeds_ok + ?,
                 feeds_not_modified = feeds_not_modified + ?, feeds_failed = feeds_failed + ?,
                 entries_seen = entries_seen + ?, articles_new = articles_new + ?,
-                articles_duplicate = articles_duplicate + ?, pages_fetched = pages_fetched + ?,
+                articles_duplicate = articles_duplicate + ?,
+                articles_updated = articles_updated + ?, pages_fetched = pages_fetched + ?,
                 pages_failed = pages_failed + ?, errors = errors + ?
             WHERE run_id = ?
             """,
             [
                 c.feeds_total, c.feeds_ok, c.feeds_not_modified, c.feeds_failed,
-                c.entries_seen, len(articles), duplicates, c.pages_fetched, c.pages_failed,
-                len(batch.errors), batch.run_id,
+                c.entries_seen, len(articles), duplicates, len(updated), c.pages_fetched,
+                c.pages_failed, len(batch.errors), batch.run_id,
             ],
         )  # fmt: skip
         con.execute("COMMIT")
@@ -205,7 +232,7 @@ def load_batch(con: duckdb.DuckDBPyConnection, batch: LoadBatch) -> LoadResult:
     by_feed: dict[str, int] = {}
     for article in articles:
         by_feed[article.feed_name] = by_feed.get(article.feed_name, 0) + 1
-    return LoadResult(len(articles), duplicates, len(batch.errors), by_feed)
+    return LoadResult(len(articles), duplicates, len(batch.errors), by_feed, len(updated))
 
 
 def _new_articles(con: duckdb.DuckDBPyConnection, articles: Sequence[Article]) -> list[Article]:
@@ -213,49 +240,83 @@ def _new_articles(con: duckdb.DuckDBPyConnection, articles: Sequence[Article]) -
     unique: dict[str, Article] = {}
     for article in articles:
         unique.setdefault(article.canonical_url, article)
-    if not unique:
-        return []
-    probe = pa.table({"canonical_url": list(unique)})
-    con.register("probe_new", probe)
-    try:
-        stored = {
-            row[0]
-            for row in con.execute(
-                "SELECT a.canonical_url FROM articles a JOIN probe_new p USING (canonical_url)"
-            ).fetchall()
-        }
-    finally:
-        con.unregister("probe_new")
+    rows = _select_in(con, "SELECT canonical_url FROM articles", "canonical_url", unique)
+    stored = {row[0] for row in rows}
     return [a for url, a in unique.items() if url not in stored]
 
 
-def _assign_clusters(con: duckdb.DuckDBPyConnection, articles: Sequence[Article]) -> int:
-    """Give each new article a cluster: the cluster of the first stored article with the same
-    content hash, else of an earlier article of this batch, else its own. A cluster's id is the
-    article_id of its first-seen article, so duplicate_of is the cluster id for every later copy.
-    Returns how many articles joined an existing cluster."""
-    hashes = sorted({a.content_hash for a in articles if a.content_hash})
-    clusters: dict[str, str] = {}
-    if hashes:
-        rows = con.execute(
-            """
-            SELECT content_hash, arg_min(cluster_id, fetched_at)
-            FROM articles WHERE list_contains(?, content_hash) GROUP BY content_hash
-            """,
-            [hashes],
-        ).fetchall()
-        clusters = dict(rows)
-    duplicates = 0
-    for article in articles:
-        cluster = clusters.get(article.content_hash) if article.content_hash else None
-        if cluster is None:
-            article.cluster_id, article.duplicate_of = article.article_id, None
-            if article.content_hash:
-                clusters[article.content_hash] = article.article_id
-        else:
-            article.cluster_id, article.duplicate_of = cluster, cluster
-            duplicates += 1
-    return duplicates
+REVISED_COLUMNS = (
+    "title", "body", "summary", "author", "language", "dateline", "attribution", "is_breaking",
+    "tags", "word_count", "content_hash", "extraction",
+)  # fmt: skip
+
+
+def _apply_updates(con: duckdb.DuckDBPyConnection, updates: Sequence[Article]) -> list[Article]:
+    """Apply refetched known articles (the latest fetch of each URL wins) and return those
+    whose text changed. Each keeps its stored article_id, cluster_id and duplicate_of; a changed
+    one (other content hash or title; an update without a body changes nothing) gets the new
+    text columns and updated_at, its old title and body in article_revisions, and its new text
+    indexed for dedupe. Every one records its entry's updated time, so it is not refetched."""
+    latest: dict[str, Article] = {}
+    for update in sorted(updates, key=lambda a: a.fetched_at):
+        latest[update.canonical_url] = update
+    stored = {
+        row[0]: row[1:]
+        for row in _select_in(
+            con,
+            "SELECT canonical_url, article_id, title, body, content_hash, cluster_id, "
+            "duplicate_of FROM articles",
+            "canonical_url",
+            latest,
+        )
+    }
+    changed: list[Article] = []
+    replaced: list[tuple[str | None, str | None]] = []
+    for url, update in latest.items():
+        article_id, title, body, content_hash, cluster_id, duplicate_of = stored[url]
+        update.article_id, update.cluster_id, update.duplicate_of = (
+            article_id, cluster_id, duplicate_of,
+        )  # fmt: skip
+        if update.body and (update.content_hash != content_hash or update.title != title):
+            changed.append(update)
+            replaced.append((title, body))
+    _update_articles(con, list(latest.values()), ("entry_updated_at",))
+    if changed:
+        revisions = pa.table(
+            {
+                "article_id": [a.article_id for a in changed],
+                "revised_at": pa.array([a.fetched_at for a in changed], TIMESTAMP),
+                "title": [title for title, _ in replaced],
+                "body": [body for _, body in replaced],
+            }
+        )
+        _insert_table(con, "article_revisions", revisions)
+        _update_articles(con, changed, (*REVISED_COLUMNS, "updated_at"))
+        index_fingerprints(con, changed)
+    return changed
+
+
+def _update_articles(
+    con: duckdb.DuckDBPyConnection, articles: Sequence[Article], columns: Sequence[str]
+) -> None:
+    """Set `columns` of the stored rows of `articles` from them (a missing entry time keeps the
+    stored one)."""
+    table = _article_table(articles)
+    assignments = ", ".join(
+        f"{c} = coalesce(u.{c}, articles.{c})" if c == "entry_updated_at" else f"{c} = u.{c}"
+        for c in columns
+    )
+    ids = [a.article_id for a in articles]
+    con.register("update_batch", table)
+    try:
+        for clause, parameters in _where_in("articles.article_id", ids):
+            con.execute(
+                f"UPDATE articles SET {assignments} FROM update_batch u "
+                f"WHERE articles.article_id = u.article_id AND {clause}",
+                parameters,
+            )
+    finally:
+        con.unregister("update_batch")
 
 
 ARTICLE_COLUMNS = (
@@ -266,36 +327,33 @@ ARTICLE_COLUMNS = (
 )  # fmt: skip
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 TIMESTAMP_COLUMNS = ("published_at", "fetched_at", "updated_at", "entry_updated_at")
+ARTICLE_SCHEMA = pa.schema(
+    [
+        (name, TIMESTAMP if name in TIMESTAMP_COLUMNS
+         else pa.bool_() if name == "is_breaking"
+         else pa.int32() if name == "word_count"
+         else pa.list_(pa.string()) if name == "tags"
+         else pa.string())
+        for name in ARTICLE_COLUMNS
+    ]
+)  # fmt: skip
+
+
+def _article_table(articles: Sequence[Article]) -> pa.Table:
+    """The articles as rows of the articles table; updated_at is the time of this fetch."""
+    columns = {name: [getattr(a, name, None) for a in articles] for name in ARTICLE_COLUMNS}
+    columns["updated_at"] = [a.fetched_at for a in articles]
+    columns["tags"] = [list(t) if t else None for t in columns["tags"]]
+    return pa.table(columns, schema=ARTICLE_SCHEMA)
 
 
 def _insert_articles(con: duckdb.DuckDBPyConnection, articles: Sequence[Article]) -> None:
-    if not articles:
-        return
-    columns = {name: [getattr(a, name, None) for a in articles] for name in ARTICLE_COLUMNS}
-    columns["updated_at"] = [a.fetched_at for a in articles]
-    schema = pa.schema(
-        [
-            (name, TIMESTAMP if name in TIMESTAMP_COLUMNS
-             else pa.bool_() if name == "is_breaking"
-             else pa.int32() if name == "word_count"
-             else pa.list_(pa.string()) if name == "tags"
-             else pa.string())
-            for name in ARTICLE_COLUMNS
-        ]
-    )  # fmt: skip
-    columns["tags"] = [list(t) if t else None for t in columns["tags"]]
-    table = pa.table(columns, schema=schema)
-    con.register("article_batch", table)
-    try:
-        con.execute(
-            f"INSERT INTO articles ({', '.join(ARTICLE_COLUMNS)}) "
-            f"SELECT {', '.join(ARTICLE_COLUMNS)} FROM article_batch"
-        )
-    finally:
-        con.unregister("article_batch")
+    if articles:
+        _insert_table(con, "articles", _article_table(articles))
 
 
-def _insert_raw_pages(con: duckdb.DuckDBPyConnection, articles: Sequence[Article]) -> None:
+def _save_raw_pages(con: duckdb.DuckDBPyConnection, articles: Sequence[Article]) -> None:
+    """Keep each article's raw HTML; a refetched article's replaces the stored one."""
     kept = [a for a in articles if a.raw_html]
     if not kept:
         return
@@ -309,46 +367,49 @@ def _insert_raw_pages(con: duckdb.DuckDBPyConnection, articles: Sequence[Article
             "entry": [json.dumps(a.entry, ensure_ascii=False) if a.entry else None for a in kept],
         }
     )
-    con.register("raw_batch", table)
-    try:
-        con.execute(
-            "INSERT INTO raw_pages SELECT * FROM raw_batch ON CONFLICT (article_id) DO NOTHING"
-        )
-    finally:
-        con.unregister("raw_batch")
+    _insert_table(
+        con,
+        "raw_pages",
+        table,
+        "ON CONFLICT (article_id) DO UPDATE SET url = excluded.url, "
+        "fetched_at = excluded.fetched_at, content_type = excluded.content_type, "
+        "html = excluded.html, entry = excluded.entry",
+    )
 
 
-def _insert_seen_urls(con: duckdb.DuckDBPyConnection, seen: Sequence[SeenUrl]) -> None:
-    if not seen:
+def _insert_seen_urls(
+    con: duckdb.DuckDBPyConnection, seen: Sequence[SeenUrl], article_ids: dict[str, str]
+) -> None:
+    """Record each link under the article of its canonical URL (`article_ids` holds those of
+    this batch; the others are looked up); a link seen before keeps its first record."""
+    ids = dict(article_ids)
+    missing = {s.canonical_url for s in seen} - ids.keys()
+    ids.update(
+        _select_in(con, "SELECT canonical_url, article_id FROM articles", "canonical_url", missing)
+    )
+    first: dict[str, SeenUrl] = {}
+    for s in sorted(seen, key=lambda s: s.seen_at):
+        if s.canonical_url in ids:
+            first.setdefault(s.url, s)
+    if not first:
         return
+    rows = list(first.values())
     table = pa.table(
         {
-            "url": [s.url for s in seen],
-            "canonical_url": [s.canonical_url for s in seen],
-            "feed_name": [s.feed_name for s in seen],
-            "seen_at": pa.array([s.seen_at for s in seen], TIMESTAMP),
+            "url": [s.url for s in rows],
+            "article_id": [ids[s.canonical_url] for s in rows],
+            "feed_name": [s.feed_name for s in rows],
+            "first_seen_at": pa.array([s.seen_at for s in rows], TIMESTAMP),
         }
     )
-    con.register("seen_batch", table)
-    try:
-        con.execute(
-            """
-            INSERT INTO article_urls (url, article_id, feed_name, first_seen_at)
-            SELECT s.url, a.article_id, s.feed_name, s.seen_at
-            FROM seen_batch s JOIN articles a ON a.canonical_url = s.canonical_url
-            QUALIFY row_number() OVER (PARTITION BY s.url ORDER BY s.seen_at) = 1
-            ON CONFLICT (url) DO NOTHING
-            """
-        )
-    finally:
-        con.unregister("seen_batch")
+    _insert_table(con, "article_urls", table, "ON CONFLICT (url) DO NOTHING")
 
 
 def _save_pending(
     con: duckdb.DuckDBPyConnection, pending: Sequence[PendingPage], done: Sequence[str]
 ) -> None:
-    if done:
-        con.execute("DELETE FROM pending_pages WHERE list_contains(?, canonical_url)", [list(done)])
+    for clause, parameters in _where_in("canonical_url", done):
+        con.execute(f"DELETE FROM pending_pages WHERE {clause}", parameters)
     for p in pending:
         con.execute(
             """
@@ -368,10 +429,16 @@ def _count_feed_articles(con: duckdb.DuckDBPyConnection, articles: Sequence[Arti
     counts: dict[str, int] = {}
     for a in articles:
         counts[a.feed_name] = counts.get(a.feed_name, 0) + 1
-    for name, n in counts.items():
+    if not counts:
+        return
+    con.register("feed_counts", pa.table({"name": list(counts), "n": list(counts.values())}))
+    try:
         con.execute(
-            "UPDATE feeds SET articles_total = articles_total + ? WHERE name = ?", [n, name]
+            "UPDATE feeds SET articles_total = articles_total + c.n FROM feed_counts c "
+            "WHERE feeds.name = c.name"
         )
+    finally:
+        con.unregister("feed_counts")
 
 
 def _insert_errors(
@@ -389,8 +456,42 @@ def _insert_errors(
             "occurred_at": pa.array([e.occurred_at for e in errors], TIMESTAMP),
         }
     )
-    con.register("error_batch", table)
+    _insert_table(con, "fetch_errors", table)
+
+
+def _insert_table(
+    con: duckdb.DuckDBPyConnection, name: str, rows: pa.Table, conflict: str = ""
+) -> None:
+    """INSERT the Arrow table's rows into the table `name`, columns matched by name."""
+    con.register("insert_rows", rows)
     try:
-        con.execute("INSERT INTO fetch_errors SELECT * FROM error_batch")
+        columns = ", ".join(rows.column_names)
+        con.execute(f"INSERT INTO {name} ({columns}) SELECT {columns} FROM insert_rows {conflict}")
     finally:
-        con.unregister("error_batch")
+        con.unregister("insert_rows")
+
+
+def _where_in(column: str, values: Iterable[str]) -> Iterator[tuple[str, list[str]]]:
+    """WHERE conditions, with their parameters, that together match the rows whose `column` is
+    one of `values`: IN lists of string literals (quotes doubled; DuckDB reads no escapes in
+    them), so that DuckDB reads the column's index. A value holding NUL, which a statement's
+    text cannot carry, is matched alone with a bound parameter."""
+    values = sorted(set(values))
+    plain = [v for v in values if "\x00" not in v]
+    for start in range(0, len(plain), LOOKUP_CHUNK):
+        chunk = plain[start : start + LOOKUP_CHUNK]
+        literals = ", ".join("'" + v.replace("'", "''") + "'" for v in chunk)
+        yield f"{column} IN ({literals})", []
+    for value in values:
+        if "\x00" in value:
+            yield f"{column} = ?", [value]
+
+
+def _select_in(
+    con: duckdb.DuckDBPyConnection, select: str, column: str, values: Iterable[str]
+) -> list[tuple]:
+    """Rows of `select` (SELECT ... FROM a table) whose `column` is one of `values`."""
+    rows: list[tuple] = []
+    for clause, parameters in _where_in(column, values):
+        rows += con.execute(f"{select} WHERE {clause}", parameters).fetchall()
+    return rows

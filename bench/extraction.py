@@ -1,0 +1,433 @@
+"""Extraction quality: marsad's stored bodies against ground truth, beside plain trafilatura.
+
+    python bench/extraction.py [--shared DIR] [--settings NAME ...] [--json]
+
+Three sets of pages, each run through every row below in one run:
+
+1. benchmark: the 181 pages of scrapinghub/article-extraction-benchmark (the team's shared
+   corpus `corpora/extraction-benchmark`; mostly English news, gzipped UTF-8 HTML) with their
+   ground-truth `articleBody`. Scored as that benchmark's evaluate.py defines it: texts are
+   split into \\w+ tokens; each item counts the 4-token shingles (as a multiset) the two texts
+   share (tp), only the prediction has (fp) and only the truth has (fn), divided by their sum;
+   precision and recall are per-item ratios averaged over the items where they are defined,
+   F1 is the harmonic mean of the two averages, accuracy is the share of items whose token
+   lists are identical; ± is the standard deviation over 1,000 bootstrap resamples.
+2. sample site: the 16 Arabic pages of flows/sample_site (written for this project: the
+   boilerplate of the two default outlets around each article) against their paragraphs in
+   _articles.toml, scored the same way. The dateline and "المصدر: ..." lines are not part of
+   the truth: marsad stores them in their own columns.
+3. real Arabic pages: `corpora/arabic-pages` (12 Arabic, 3 Persian news pages from public test
+   fixtures): boilerplate markers left in the bodies (paragraphs that
+   extractors.clean.match_marker recognises; the target is 0), the same count in the raw
+   trafilatura text before cleaning, and F1 on the 2 pages that come with a whole expected
+   body (CNN Arabic from newspaper4k, LBC from fundus).
+
+Rows: `plain trafilatura` is trafilatura.extract(html) with its default settings; `marsad` rows
+are the body build_article stores (extract_page, then clean_body) with TRAFILATURA_OPTIONS as
+shipped (`shipped`) or with the knobs of a candidate setting (SETTINGS). `published 2.0.0` scores
+the benchmark's own stored trafilatura output, a check of this scorer against its README
+(F1 0.958, precision 0.938, recall 0.978, accuracy 0.293). ms/page is the median CPU time per
+page in the worker. Pages are extracted on every core; nothing touches the network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import random
+import re
+import statistics
+import sys
+import time
+import tomllib
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from unittest.mock import patch
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a script: make the packages importable
+    sys.path.insert(0, str(REPO))
+
+import trafilatura  # noqa: E402
+
+from extractors import article  # noqa: E402
+from extractors.article import FeedContext, build_article, decode_html, extract_page  # noqa: E402
+from extractors.clean import match_marker  # noqa: E402
+from extractors.feeds import FeedEntry  # noqa: E402
+
+SHARED = REPO.parent / "shared"
+SAMPLE_SITE = REPO / "flows" / "sample_site"
+SAMPLE_BASE = "http://127.0.0.1:8000"
+SHINGLE = 4
+TOKEN = re.compile(r"\w+")
+BOOTSTRAP = 1000
+SEED = 20200124
+FETCHED_AT = datetime(2026, 1, 1, tzinfo=UTC)
+
+# Arabic related-article, most-read and tag boxes, found by their heading's text: trafilatura's
+# own discard rules only know English class names ("related", "tags").
+ARABIC_BOX_HEADINGS = (
+    "اقرأ أيضا", "اقرأ أيضاً", "إقرأ أيضا", "ذات صلة", "الأكثر قراءة", "كلمات دلالية",
+)  # fmt: skip
+PRUNE_ARABIC_BOXES = [
+    "//*[self::aside or self::section or self::div or self::ul]"
+    "[./*[self::h2 or self::h3 or self::h4 or self::strong or self::span]"
+    f"[{' or '.join(f'contains(., {h!r})' for h in ARABIC_BOX_HEADINGS)}]]"
+]
+# The knobs measured; a candidate sets some of them, the others are off.
+KNOBS_OFF = {
+    "favor_precision": False,
+    "favor_recall": False,
+    "include_tables": False,
+    "fast": False,
+    "prune_xpath": None,
+}
+SETTINGS: dict[str, dict] = {
+    "defaults": {},
+    "favor_precision": {"favor_precision": True},
+    "favor_recall": {"favor_recall": True},
+    "include_tables": {"include_tables": True},
+    "precision+tables": {"favor_precision": True, "include_tables": True},
+    "prune Arabic boxes": {"prune_xpath": PRUNE_ARABIC_BOXES},
+    "fast (no fallback)": {"fast": True},
+}
+
+
+@dataclass(frozen=True)
+class Page:
+    corpus: str  # benchmark | sample site | arabic pages
+    name: str
+    url: str
+    source: str
+    html: str
+    truth: str | None  # the expected body, when known
+
+
+@dataclass(frozen=True)
+class Extracted:
+    body: str  # what the row stores as the body
+    raw: str  # trafilatura's text before cleaning (plain trafilatura: the same)
+    cpu_s: float
+
+
+@dataclass
+class Row:
+    name: str
+    results: list[Extracted] = field(default_factory=list)
+
+
+# -- scoring, as the benchmark's evaluate.py defines it -----------------------------------------
+
+
+def shingles(text: str | None) -> Counter[tuple[str, ...]]:
+    """The 4-token shingles of a text, counted (a text under 4 tokens is one short shingle)."""
+    tokens = TOKEN.findall(text or "")
+    spans = (tuple(tokens[i : i + SHINGLE]) for i in range(max(1, len(tokens) - SHINGLE + 1)))
+    return Counter(s for s in spans if s)
+
+
+def match_shares(truth: str | None, predicted: str | None) -> tuple[float, float, float]:
+    """(tp, fp, fn) over the shingles of the two texts, divided by their sum."""
+    t, p = shingles(truth), shingles(predicted)
+    tp, fp, fn = (t & p).total(), (p - t).total(), (t - p).total()
+    total = tp + fp + fn
+    return (tp / total, fp / total, fn / total) if total else (0.0, 0.0, 0.0)
+
+
+def _ratio(hit: float, miss: float, other_miss: float) -> float:
+    if miss == other_miss == 0:
+        return 1.0
+    return hit / (hit + miss) if hit else 0.0
+
+
+def summarize(shares: Sequence[tuple[float, float, float]]) -> dict[str, float]:
+    """Averaged precision and recall (over the items where each is defined) and their F1."""
+    precision = statistics.mean(_ratio(tp, fp, fn) for tp, fp, fn in shares if tp + fp > 0)
+    recall = statistics.mean(_ratio(tp, fn, fp) for tp, fp, fn in shares if tp + fn > 0)
+    return {
+        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+        "precision": precision,
+        "recall": recall,
+    }
+
+
+def score(truths: Sequence[str], predictions: Sequence[str], *, bootstrap: bool) -> dict:
+    """F1, precision, recall and accuracy of predictions against truths, with bootstrap std."""
+    shares = [match_shares(t, p) for t, p in zip(truths, predictions, strict=True)]
+    exact = [
+        float(TOKEN.findall(t) == TOKEN.findall(p))
+        for t, p in zip(truths, predictions, strict=True)
+    ]
+    figures = {**summarize(shares), "accuracy": statistics.mean(exact)}
+    if bootstrap and len(shares) > 1:
+        rng = random.Random(SEED)
+        draws: dict[str, list[float]] = {key: [] for key in figures}
+        for _ in range(BOOTSTRAP):
+            picks = [rng.randrange(len(shares)) for _ in shares]
+            for key, value in summarize([shares[i] for i in picks]).items():
+                draws[key].append(value)
+            draws["accuracy"].append(statistics.mean(exact[i] for i in picks))
+        figures |= {f"{key}_std": statistics.stdev(values) for key, values in draws.items()}
+    return figures
+
+
+def markers_left(text: str) -> int:
+    """Lines (paragraphs) of a text that the boilerplate catalogue recognises."""
+    return sum(1 for line in text.splitlines() if line.strip() and match_marker(line.strip()))
+
+
+# -- the pages -----------------------------------------------------------------------------------
+
+
+def benchmark_pages(root: Path) -> list[Page]:
+    truth = json.loads((root / "ground-truth.json").read_text(encoding="utf-8"))
+    pages = []
+    for key, item in sorted(truth.items()):
+        raw = gzip.decompress((root / "html" / f"{key}.html.gz").read_bytes())
+        host = urlsplit(item["url"]).hostname or "site"
+        html = decode_html(raw, "text/html; charset=utf-8")
+        pages.append(Page("benchmark", key, item["url"], host, html, item["articleBody"]))
+    return pages
+
+
+def sample_site_pages() -> list[Page]:
+    items = tomllib.loads((SAMPLE_SITE / "_articles.toml").read_text(encoding="utf-8"))
+    headers = tomllib.loads((SAMPLE_SITE / "_headers.toml").read_text(encoding="utf-8"))
+    by_slug = {item["slug"]: item for item in items["aljazeera"]}
+    pages = []
+    for outlet, key, source in (
+        ("aljazeera", "slug", "Al Jazeera"),
+        ("baghdadtoday", "id", "Baghdad Al-Youm"),
+    ):
+        for item in items[outlet]:
+            if "copy_of" in item:  # a republished copy: its own lead, the original's rest
+                paragraphs = [item["lead"], *by_slug[item["copy_of"]]["paragraphs"][1:]]
+            else:
+                paragraphs = item["paragraphs"]
+            path = f"/{outlet}/news/{item[key]}.html"
+            raw = (SAMPLE_SITE / f"{outlet}/news/{item[key]}.tmpl.html").read_bytes()
+            raw = raw.replace(b"{{BASE}}", SAMPLE_BASE.encode())
+            ctype = headers.get(path, {}).get("Content-Type", "text/html; charset=utf-8")
+            html = decode_html(raw, ctype)
+            truth = "\n\n".join(paragraphs)
+            pages.append(Page("sample site", path, SAMPLE_BASE + path, source, html, truth))
+    return pages
+
+
+def arabic_pages(root: Path) -> list[Page]:
+    dates = json.loads((root / "htmldate-mediacloud" / "index.json").read_text(encoding="utf-8"))
+    cnn = "http://arabic.cnn.com/2013/middle_east/8/3/syria.clashes/index.html"
+    lbc = (root / "fundus-lbcgroup" / "meta.info").read_text(encoding="utf-8")
+    lbc_truth = json.loads((root / "fundus-lbcgroup" / "LBCGroup.json").read_text("utf-8"))
+    sections = lbc_truth["V1"]["body"]["sections"]
+    known: dict[str, tuple[str, str | None]] = {
+        "newspaper4k-cnn-arabic/arabic_article.html": (
+            cnn,
+            (root / "newspaper4k-cnn-arabic/arabic_article.expected.txt").read_text("utf-8"),
+        ),
+        # goose3's expected text is the first 149 characters only: no truth for a whole body.
+        "goose3-cnn-arabic/test_cnn_arabic.html": (cnn, None),
+        "fundus-lbcgroup/LBCGroup_2026_01_08.html.gz": (
+            next(iter(json.loads(lbc).values()))["url"],
+            "\n\n".join(p for s in sections for p in s["paragraphs"]),
+        ),
+        "trafilatura-assabah/assabah.com.tn.article.html": ("http://www.assabah.com.tn/", None),
+    }
+    for name, item in dates.items():
+        known[f"htmldate-mediacloud/{name}"] = (item["url"], None)
+    pages = []
+    for name, (url, truth) in sorted(known.items()):
+        raw = (root / name).read_bytes()
+        if name.endswith(".gz"):
+            raw = gzip.decompress(raw)
+        host = urlsplit(url).hostname or "site"
+        pages.append(Page("arabic pages", name, url, host, decode_html(raw), truth))
+    return pages
+
+
+# -- extraction, in worker processes ---------------------------------------------------------------
+
+
+def extract(job: tuple[Page, dict | None]) -> Extracted:
+    """The body one row stores for one page: plain trafilatura (options None), or marsad's
+    extract_page + build_article with TRAFILATURA_OPTIONS set to `options`."""
+    page, options = job
+    started = time.process_time()
+    if options is None:
+        text = trafilatura.extract(page.html) or ""
+        return Extracted(text, text, time.process_time() - started)
+    # The measured code reads its settings from the module; they are swapped for this call only.
+    with patch.dict(article.TRAFILATURA_OPTIONS, options, clear=True):
+        content = extract_page(page.html, url=page.url, tz=ZoneInfo("UTC"))
+        stored = build_article(
+            FeedEntry(url=page.url),
+            FeedContext(name="bench", source=page.source, timezone=ZoneInfo("UTC")),
+            fetched_at=FETCHED_AT,
+            page=content,
+        )
+    return Extracted(stored.body or "", content.text or "", time.process_time() - started)
+
+
+def run_rows(pages: Sequence[Page], settings: Sequence[str]) -> list[Row]:
+    shipped = dict(article.TRAFILATURA_OPTIONS)
+    options: dict[str, dict | None] = {"plain trafilatura": None, "marsad shipped": shipped}
+    for name in settings:
+        options[f"marsad {name}"] = {**shipped, **KNOBS_OFF, **SETTINGS[name]}
+    rows = []
+    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        for name, opts in options.items():
+            started = time.perf_counter()
+            results = list(pool.map(extract, [(p, opts) for p in pages], chunksize=4))
+            rows.append(Row(name, results))
+            print(f"  {name}: {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return rows
+
+
+# -- the report ----------------------------------------------------------------------------------
+
+
+def figures(pages: Sequence[Page], rows: Sequence[Row], published: dict | None) -> list[dict]:
+    out = []
+    by_corpus: dict[str, list[int]] = {}
+    for i, page in enumerate(pages):
+        by_corpus.setdefault(page.corpus, []).append(i)
+    for row in rows:
+        entry: dict = {"row": row.name}
+        for corpus, indexes in by_corpus.items():
+            scored = [i for i in indexes if pages[i].truth is not None]
+            truths = [pages[i].truth or "" for i in scored]
+            bodies = [row.results[i].body for i in scored]
+            entry[corpus] = score(truths, bodies, bootstrap=corpus == "benchmark") if scored else {}
+            if scored and row.name != "plain trafilatura":  # what cleaning changed
+                raws = [row.results[i].raw for i in scored]
+                entry[corpus]["raw_f1"] = score(truths, raws, bootstrap=False)["f1"]
+            entry[corpus]["markers_left"] = sum(markers_left(row.results[i].body) for i in indexes)
+            entry[corpus]["markers_raw"] = sum(markers_left(row.results[i].raw) for i in indexes)
+            entry[corpus]["empty"] = sum(1 for i in indexes if not row.results[i].body.strip())
+            entry[corpus]["pages"] = len(indexes)
+            entry[corpus]["scored"] = len(scored)
+        entry["ms_per_page"] = 1000 * statistics.median(r.cpu_s for r in row.results)
+        entry["wrong_bodies"] = wrong_bodies(pages, row)
+        out.append(entry)
+    if published is not None:
+        bench = [p for p in pages if p.corpus == "benchmark"]
+        bodies = [published.get(p.name, {}).get("articleBody", "") for p in bench]
+        scores = score([p.truth or "" for p in bench], bodies, bootstrap=True)
+        out.append({"row": "published 2.0.0", "benchmark": scores})
+    return out
+
+
+def wrong_bodies(pages: Sequence[Page], row: Row) -> dict[str, int]:
+    """Of the pages with a truth, how many bodies are under MIN_PAGE_WORDS (where build_article
+    prefers a longer feed summary) and how many of those, and of the others, are wrong (F1 under
+    0.5): the measure behind MIN_PAGE_WORDS."""
+    counts = {"short": 0, "short_wrong": 0, "long_wrong": 0}
+    for page, result in zip(pages, row.results, strict=True):
+        if page.truth is None:
+            continue
+        short = len(result.body.split()) < article.MIN_PAGE_WORDS
+        wrong = summarize([match_shares(page.truth, result.body)])["f1"] < 0.5
+        counts["short"] += short
+        counts["short_wrong" if short else "long_wrong"] += wrong
+    return counts
+
+
+def _pm(scores: dict, key: str) -> str:
+    if key not in scores:
+        return "-"
+    std = scores.get(f"{key}_std")
+    return f"{scores[key]:.3f}" + (f" ± {std:.3f}" if std is not None else "")
+
+
+def print_report(table: Sequence[dict]) -> None:
+    print("\nBenchmark (scrapinghub/article-extraction-benchmark, 181 pages, mostly English)")
+    print(
+        f"{'row':<28} {'F1':<14} {'precision':<14} {'recall':<14} {'accuracy':<14} "
+        f"{'F1 raw':<7} ms/page"
+    )
+    for entry in table:
+        b = entry.get("benchmark")
+        if not b:
+            continue
+        ms = f"{entry['ms_per_page']:.0f}" if "ms_per_page" in entry else "-"
+        raw = f"{b['raw_f1']:.3f}" if "raw_f1" in b else "-"
+        print(
+            f"{entry['row']:<28} {_pm(b, 'f1'):<14} {_pm(b, 'precision'):<14} "
+            f"{_pm(b, 'recall'):<14} {_pm(b, 'accuracy'):<14} {raw:<7} {ms}"
+        )
+    print("(F1 raw: trafilatura's text before clean_body, with the row's settings)")
+    print(
+        "\nArabic: sample site (16 pages with their texts) and real pages (15; F1 on the 2 with"
+        " an expected text); markers = boilerplate lines left in the body / in the raw text"
+    )
+    print(
+        f"{'row':<28} {'site F1':<8} {'site P':<8} {'site R':<8} {'markers':<9} "
+        f"{'real F1':<8} {'real P':<8} {'real R':<8} {'markers':<9} empty"
+    )
+    for entry in table:
+        s, r = entry.get("sample site"), entry.get("arabic pages")
+        if not s or not r:
+            continue
+        print(
+            f"{entry['row']:<28} {s['f1']:<8.3f} {s['precision']:<8.3f} {s['recall']:<8.3f} "
+            f"{s['markers_left']:>2} / {s['markers_raw']:<4} "
+            f"{r['f1']:<8.3f} {r['precision']:<8.3f} {r['recall']:<8.3f} "
+            f"{r['markers_left']:>2} / {r['markers_raw']:<4} {s['empty'] + r['empty']}"
+        )
+    shipped = next((e for e in table if e["row"] == "marsad shipped"), None)
+    if shipped:
+        w = shipped["wrong_bodies"]
+        print(
+            f"\nmarsad shipped, all pages with a truth: {w['short']} bodies under MIN_PAGE_WORDS"
+            f" ({article.MIN_PAGE_WORDS} words), {w['short_wrong']} of them wrong (F1 < 0.5);"
+            f" {w['long_wrong']} wrong bodies at or above it"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument(
+        "--shared", type=Path, default=SHARED, help="the team's shared folder (default: ../shared)"
+    )
+    parser.add_argument(
+        "--settings",
+        nargs="*",
+        choices=sorted(SETTINGS),
+        default=list(SETTINGS),
+        help="candidate settings to measure beside the shipped ones (default: all)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
+    corpora = args.shared / "corpora"
+    if not (corpora / "extraction-benchmark").is_dir() or not (corpora / "arabic-pages").is_dir():
+        print(f"bench/extraction.py: no corpora under {corpora}; pass --shared", file=sys.stderr)
+        return 2
+    pages = [
+        *benchmark_pages(corpora / "extraction-benchmark"),
+        *sample_site_pages(),
+        *arabic_pages(corpora / "arabic-pages"),
+    ]
+    print(f"{len(pages)} pages, {os.cpu_count()} workers", file=sys.stderr)
+    rows = run_rows(pages, args.settings)
+    stored = corpora / "extraction-benchmark" / "output" / "trafilatura.json"
+    published = None
+    if stored.is_file():
+        published = json.loads(stored.read_text(encoding="utf-8"))["output"]
+    table = figures(pages, rows, published)
+    if args.json:
+        print(json.dumps(table, ensure_ascii=False, indent=1))
+    else:
+        print_report(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""`marsad reextract`: rebuild stored articles from their raw HTML, without the network.
+
+    raw pages (chunk) -> extract_page + build_article (every core) -> compare -> update
+
+A better cleaner or extractor thus improves the whole archive without refetching. Each stored
+page is rebuilt from its HTML and the feed entry kept with it, exactly as a pass builds a new
+article (dates in the text resolve against the article's own fetch time, a time without a zone
+is read in the feed's configured timezone), and its row is updated only where a column changed;
+a changed title or body keeps the replaced text in article_revisions. The warehouse is opened
+only to read a chunk and to write it back, so scheduled passes can run in between.
+
+Not redone: canonical URLs and article ids (rows keep theirs) and story clusters (a rebuilt
+article keeps its cluster; its new content_hash is stored, but the dedupe index is not).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from extractors.article import FeedContext, build_article, extract_page
+from extractors.feeds import FeedEntry
+from extractors.records import Article
+from flows.config import Config
+from warehouse.db import opened
+from warehouse.reextract import (
+    Rebuilt,
+    StoredPage,
+    apply_reextracted,
+    count_raw_pages,
+    next_raw_pages,
+)
+
+CHUNK_PAGES = 200  # raw pages read, extracted and written back at a time
+INLINE_MAX = 6  # smaller chunks are extracted in this process: a pool costs more
+SHOWN_ERRORS = 10
+
+
+@dataclass
+class ReextractSummary:
+    """What a re-extraction did."""
+
+    pages: int = 0  # raw pages read
+    changed: int = 0  # articles updated
+    text_changed: int = 0  # of those, with a new title or body (old one in article_revisions)
+    unchanged: int = 0
+    no_entry: int = 0  # pages stored without their feed entry: cannot be rebuilt
+    stale: int = 0  # refetched by a pass meanwhile: that pass stored newer text
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (url, sentence)
+
+
+def rebuild_article(page: StoredPage, feed: FeedContext) -> tuple[Article | None, str | None]:
+    """The article a pass would build from this stored page today, under the stored row's
+    article_id; or None and a sentence saying why it could not be built."""
+    if page.entry is None:
+        return None, "no feed entry was stored with this page"
+    try:
+        entry = FeedEntry.from_json(page.entry)
+        content = extract_page(page.html, url=entry.url, tz=feed.timezone)
+        article = build_article(entry, feed, fetched_at=page.fetched_at, page=content)
+    except Exception as exc:  # one bad page must not stop the run
+        return None, f"extraction failed ({type(exc).__name__}: {exc})"
+    article.article_id = page.article_id
+    return article, None
+
+
+def _rebuild_packed(job: tuple[StoredPage, FeedContext]) -> tuple[Article | None, str | None]:
+    return rebuild_article(*job)
+
+
+def feed_context(config: Config, page: StoredPage) -> FeedContext:
+    """The feed as the configuration defines it now; for a feed no longer configured, its
+    stored name, source and timezone (UTC when unknown)."""
+    for feed in config.feeds:
+        if feed.name == page.feed_name:
+            return FeedContext(name=feed.name, source=feed.source, timezone=feed.zone)
+    try:
+        zone = ZoneInfo(page.feed_timezone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    name = page.feed_name or ""
+    return FeedContext(name=name, source=page.source or name, timezone=zone)
+
+
+def reextract(
+    config: Config,
+    db: Path,
+    *,
+    since: datetime | None = None,
+    pool: Executor | None = None,
+    chunk_pages: int = CHUNK_PAGES,
+) -> ReextractSummary:
+    """Rebuild every stored page's article (fetched at or after `since`, when given) and update
+    the rows that changed; see the module docstring. Extraction runs on `pool` when given."""
+    summary = ReextractSummary()
+    lock_timeout = config.warehouse.lock_timeout_s
+    after: str | None = None
+    while True:
+        with opened(db, lock_timeout_s=lock_timeout) as con:
+            chunk = next_raw_pages(con, after=after, limit=chunk_pages, since=since)
+        if chunk.last_id is None:
+            return summary
+        after = chunk.last_id
+        summary.pages += len(chunk.pages)
+        rebuilt = []
+        jobs = [(page, feed_context(config, page)) for page in chunk.pages]
+        for page, (article, error) in zip(chunk.pages, _run(jobs, pool), strict=True):
+            if article is not None:
+                rebuilt.append(Rebuilt(article, page.page_fetched_at))
+            elif page.entry is None:
+                summary.no_entry += 1
+            else:
+                summary.errors.append((page.url, error or "unknown error"))
+        with opened(db, lock_timeout_s=lock_timeout) as con:
+            result = apply_reextracted(con, rebuilt, datetime.now(UTC))
+        summary.changed += result.changed
+        summary.text_changed += result.text_changed
+        summary.unchanged += result.unchanged
+        summary.stale += result.stale
+
+
+def _run(
+    jobs: Sequence[tuple[StoredPage, FeedContext]], pool: Executor | None
+) -> list[tuple[Article | None, str | None]]:
+    if pool is None or len(jobs) <= INLINE_MAX:
+        return [rebuild_article(*job) for job in jobs]
+    chunksize = max(1, len(jobs) // (4 * (os.cpu_count() or 1)))
+    return list(pool.map(_rebuild_packed, jobs, chunksize=chunksize))
+
+
+# -- command line --------------------------------------------------------------------------------
+
+
+def add_reextract_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add `marsad reextract [--since DATE]` to the CLI's subcommands."""
+    parser = sub.add_parser(
+        "reextract",
+        parents=[common],
+        help="rebuild bodies and metadata from stored raw HTML (no network)",
+    )
+    parser.add_argument(
+        "--since",
+        type=since_date,
+        metavar="DATE",
+        help="only pages fetched on or after DATE (YYYY-MM-DD or an ISO time; UTC unless given)",
+    )
+    parser.set_defaults(handler=cmd_reextract)
+
+
+def since_date(value: str) -> datetime:
+    """--since: an ISO date or time, read in UTC when it has no zone."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a date; write it as YYYY-MM-DD or YYYY-MM-DDTHH:MM"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def cmd_reextract(args: argparse.Namespace) -> int:
+    from flows.cli import check_warehouse, resolve
+    from flows.ingest import extraction_pool
+
+    config, db = resolve(args)
+    check_warehouse(db, config.warehouse.lock_timeout_s)
+    with opened(db, lock_timeout_s=config.warehouse.lock_timeout_s) as con:
+        total = count_raw_pages(con, args.since)
+    if total == 0:
+        print(
+            f"{db}: no stored raw HTML to re-extract"
+            + (f" fetched since {args.since.isoformat()}" if args.since else "")
+            + "; pages are kept when warehouse.keep_raw_html is true."
+        )
+        return 0
+    print(f"Re-extracting {total} stored pages from {db} (no network)...", flush=True)
+    with extraction_pool() as pool:
+        summary = reextract(config, db, since=args.since, pool=pool)
+    print_summary(summary)
+    return 0
+
+
+def print_summary(summary: ReextractSummary) -> None:
+    print(f"pages read          {summary.pages}")
+    print(
+        f"articles changed    {summary.changed}"
+        f"  (new title or body: {summary.text_changed}; the old text is in article_revisions)"
+    )
+    print(f"unchanged           {summary.unchanged}")
+    if summary.no_entry:
+        print(f"skipped             {summary.no_entry}  (stored without their feed entry)")
+    if summary.stale:
+        print(f"skipped             {summary.stale}  (refetched by a pass meanwhile)")
+    print(f"errors              {len(summary.errors)}")
+    for url, error in summary.errors[:SHOWN_ERRORS]:
+        print(f"  {url}: {error}", file=sys.stderr)
+    if len(summary.errors) > SHOWN_ERRORS:
+        print(f"  ... and {len(summary.errors) - SHOWN_ERRORS} more", file=sys.stderr)
