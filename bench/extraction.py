@@ -19,8 +19,9 @@ Three sets of pages, each run through every row below in one run:
 3. real Arabic pages: `corpora/arabic-pages` (12 Arabic, 3 Persian news pages from public test
    fixtures): boilerplate markers left in the bodies (paragraphs that
    extractors.clean.match_marker recognises; the target is 0), the same count in the raw
-   trafilatura text before cleaning, and F1 on the 2 pages that come with a whole expected
-   body (CNN Arabic from newspaper4k, LBC from fundus).
+   trafilatura text before cleaning, F1 on the 2 pages that come with a whole expected body
+   (CNN Arabic from newspaper4k, LBC from fundus), and whether the publication day found
+   (the feed entry gives none here) is the one htmldate's test set expects, on its 11 pages.
 
 Rows: `plain trafilatura` is trafilatura.extract(html) with its default settings; `marsad` rows
 are the body build_article stores (extract_page, then clean_body) with TRAFILATURA_OPTIONS as
@@ -45,7 +46,7 @@ import tomllib
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from unittest.mock import patch
@@ -84,12 +85,9 @@ PRUNE_ARABIC_BOXES = [
 ]
 # The knobs measured; a candidate sets some of them, the others are off.
 KNOBS_OFF = {
-    "favor_precision": False,
-    "favor_recall": False,
-    "include_tables": False,
-    "fast": False,
+    "favor_precision": False, "favor_recall": False, "include_tables": False, "fast": False,
     "prune_xpath": None,
-}
+}  # fmt: skip
 SETTINGS: dict[str, dict] = {
     "defaults": {},
     "favor_precision": {"favor_precision": True},
@@ -109,6 +107,8 @@ class Page:
     source: str
     html: str
     truth: str | None  # the expected body, when known
+    timezone: str = "UTC"  # the site's, for dates written without a zone
+    expected_date: str | None = None  # the publication day, when known (YYYY-MM-DD)
 
 
 @dataclass(frozen=True)
@@ -116,12 +116,7 @@ class Extracted:
     body: str  # what the row stores as the body
     raw: str  # trafilatura's text before cleaning (plain trafilatura: the same)
     cpu_s: float
-
-
-@dataclass
-class Row:
-    name: str
-    results: list[Extracted] = field(default_factory=list)
+    day: str | None = None  # the publication day found (not the fetch time), in the site's zone
 
 
 # -- scoring, as the benchmark's evaluate.py defines it -----------------------------------------
@@ -224,11 +219,12 @@ def sample_site_pages() -> list[Page]:
 
 def arabic_pages(root: Path) -> list[Page]:
     dates = json.loads((root / "htmldate-mediacloud" / "index.json").read_text(encoding="utf-8"))
+    zones = json.loads((REPO / "tests/fixtures/arabic/page-metadata.json").read_text("utf-8"))
     cnn = "http://arabic.cnn.com/2013/middle_east/8/3/syria.clashes/index.html"
     lbc = (root / "fundus-lbcgroup" / "meta.info").read_text(encoding="utf-8")
     lbc_truth = json.loads((root / "fundus-lbcgroup" / "LBCGroup.json").read_text("utf-8"))
     sections = lbc_truth["V1"]["body"]["sections"]
-    known: dict[str, tuple[str, str | None]] = {
+    known: dict[str, tuple[str, str | None]] = {  # page -> (URL, expected body)
         "newspaper4k-cnn-arabic/arabic_article.html": (
             cnn,
             (root / "newspaper4k-cnn-arabic/arabic_article.expected.txt").read_text("utf-8"),
@@ -246,10 +242,12 @@ def arabic_pages(root: Path) -> list[Page]:
     pages = []
     for name, (url, truth) in sorted(known.items()):
         raw = (root / name).read_bytes()
-        if name.endswith(".gz"):
-            raw = gzip.decompress(raw)
+        raw = gzip.decompress(raw) if name.endswith(".gz") else raw
         host = urlsplit(url).hostname or "site"
-        pages.append(Page("arabic pages", name, url, host, decode_html(raw), truth))
+        file = name.removeprefix("htmldate-mediacloud/")
+        zone = zones.get(file, {}).get("timezone", "UTC")
+        day = dates.get(file, {}).get("expected_date")
+        pages.append(Page("arabic pages", name, url, host, decode_html(raw), truth, zone, day))
     return pages
 
 
@@ -264,29 +262,32 @@ def extract(job: tuple[Page, dict | None]) -> Extracted:
     if options is None:
         text = trafilatura.extract(page.html) or ""
         return Extracted(text, text, time.process_time() - started)
+    zone = ZoneInfo(page.timezone)
     # The measured code reads its settings from the module; they are swapped for this call only.
     with patch.dict(article.TRAFILATURA_OPTIONS, options, clear=True):
-        content = extract_page(page.html, url=page.url, tz=ZoneInfo("UTC"))
-        stored = build_article(
+        content = extract_page(page.html, url=page.url, tz=zone)
+        stored = build_article(  # a feed entry without text or date: all comes from the page
             FeedEntry(url=page.url),
-            FeedContext(name="bench", source=page.source, timezone=ZoneInfo("UTC")),
+            FeedContext(name="bench", source=page.source, timezone=zone),
             fetched_at=FETCHED_AT,
             page=content,
         )
-    return Extracted(stored.body or "", content.text or "", time.process_time() - started)
+    found = stored.published_at_source != "fetched"
+    day = stored.published_at.astimezone(zone).date().isoformat() if found else None
+    return Extracted(stored.body or "", content.text or "", time.process_time() - started, day)
 
 
-def run_rows(pages: Sequence[Page], settings: Sequence[str]) -> list[Row]:
+def run_rows(pages: Sequence[Page], settings: Sequence[str]) -> dict[str, list[Extracted]]:
+    """Each row's result for every page, by row name."""
     shipped = dict(article.TRAFILATURA_OPTIONS)
     options: dict[str, dict | None] = {"plain trafilatura": None, "marsad shipped": shipped}
     for name in settings:
         options[f"marsad {name}"] = {**shipped, **KNOBS_OFF, **SETTINGS[name]}
-    rows = []
+    rows = {}
     with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         for name, opts in options.items():
             started = time.perf_counter()
-            results = list(pool.map(extract, [(p, opts) for p in pages], chunksize=4))
-            rows.append(Row(name, results))
+            rows[name] = list(pool.map(extract, [(p, opts) for p in pages], chunksize=4))
             print(f"  {name}: {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return rows
 
@@ -294,28 +295,33 @@ def run_rows(pages: Sequence[Page], settings: Sequence[str]) -> list[Row]:
 # -- the report ----------------------------------------------------------------------------------
 
 
-def figures(pages: Sequence[Page], rows: Sequence[Row], published: dict | None) -> list[dict]:
+def figures(
+    pages: Sequence[Page], rows: dict[str, list[Extracted]], published: dict | None
+) -> list[dict]:
     out = []
     by_corpus: dict[str, list[int]] = {}
     for i, page in enumerate(pages):
         by_corpus.setdefault(page.corpus, []).append(i)
-    for row in rows:
-        entry: dict = {"row": row.name}
+    for name, results in rows.items():
+        entry: dict = {"row": name}
         for corpus, indexes in by_corpus.items():
             scored = [i for i in indexes if pages[i].truth is not None]
             truths = [pages[i].truth or "" for i in scored]
-            bodies = [row.results[i].body for i in scored]
+            bodies = [results[i].body for i in scored]
             entry[corpus] = score(truths, bodies, bootstrap=corpus == "benchmark") if scored else {}
-            if scored and row.name != "plain trafilatura":  # what cleaning changed
-                raws = [row.results[i].raw for i in scored]
+            if scored and name != "plain trafilatura":  # what cleaning changed
+                raws = [results[i].raw for i in scored]
                 entry[corpus]["raw_f1"] = score(truths, raws, bootstrap=False)["f1"]
-            entry[corpus]["markers_left"] = sum(markers_left(row.results[i].body) for i in indexes)
-            entry[corpus]["markers_raw"] = sum(markers_left(row.results[i].raw) for i in indexes)
-            entry[corpus]["empty"] = sum(1 for i in indexes if not row.results[i].body.strip())
+            entry[corpus]["markers_left"] = sum(markers_left(results[i].body) for i in indexes)
+            entry[corpus]["markers_raw"] = sum(markers_left(results[i].raw) for i in indexes)
             entry[corpus]["pages"] = len(indexes)
-            entry[corpus]["scored"] = len(scored)
-        entry["ms_per_page"] = 1000 * statistics.median(r.cpu_s for r in row.results)
-        entry["wrong_bodies"] = wrong_bodies(pages, row)
+            dated = [i for i in indexes if pages[i].expected_date]
+            entry[corpus]["dated"] = len(dated)
+            entry[corpus]["dates_right"] = sum(
+                results[i].day == pages[i].expected_date for i in dated
+            )
+        entry["ms_per_page"] = 1000 * statistics.median(r.cpu_s for r in results)
+        entry["wrong_bodies"] = wrong_bodies(pages, results)
         out.append(entry)
     if published is not None:
         bench = [p for p in pages if p.corpus == "benchmark"]
@@ -325,16 +331,18 @@ def figures(pages: Sequence[Page], rows: Sequence[Row], published: dict | None) 
     return out
 
 
-def wrong_bodies(pages: Sequence[Page], row: Row) -> dict[str, int]:
+def wrong_bodies(pages: Sequence[Page], results: Sequence[Extracted]) -> dict[str, int]:
     """Of the pages with a truth, how many bodies are under MIN_PAGE_WORDS (where build_article
     prefers a longer feed summary) and how many of those, and of the others, are wrong (F1 under
     0.5): the measure behind MIN_PAGE_WORDS."""
     counts = {"short": 0, "short_wrong": 0, "long_wrong": 0}
-    for page, result in zip(pages, row.results, strict=True):
+    for page, result in zip(pages, results, strict=True):
         if page.truth is None:
             continue
         short = len(result.body.split()) < article.MIN_PAGE_WORDS
-        wrong = summarize([match_shares(page.truth, result.body)])["f1"] < 0.5
+        tp, fp, fn = match_shares(page.truth, result.body)
+        precision, recall = _ratio(tp, fp, fn), _ratio(tp, fn, fp)
+        wrong = 4 * precision * recall < precision + recall or not precision + recall  # F1 < .5
         counts["short"] += short
         counts["short_wrong" if short else "long_wrong"] += wrong
     return counts
@@ -366,21 +374,23 @@ def print_report(table: Sequence[dict]) -> None:
     print("(F1 raw: trafilatura's text before clean_body, with the row's settings)")
     print(
         "\nArabic: sample site (16 pages with their texts) and real pages (15; F1 on the 2 with"
-        " an expected text); markers = boilerplate lines left in the body / in the raw text"
+        " a whole expected text); markers: boilerplate lines left in the bodies / in the raw"
+        " text; dates: publication day right, of the pages with a known one (none from a feed)"
     )
     print(
         f"{'row':<28} {'site F1':<8} {'site P':<8} {'site R':<8} {'markers':<9} "
-        f"{'real F1':<8} {'real P':<8} {'real R':<8} {'markers':<9} empty"
+        f"{'real F1':<8} {'real P':<8} {'real R':<8} {'markers':<9} dates"
     )
     for entry in table:
         s, r = entry.get("sample site"), entry.get("arabic pages")
         if not s or not r:
             continue
+        dates = "-" if entry["row"] == "plain trafilatura" else f"{r['dates_right']}/{r['dated']}"
         print(
             f"{entry['row']:<28} {s['f1']:<8.3f} {s['precision']:<8.3f} {s['recall']:<8.3f} "
             f"{s['markers_left']:>2} / {s['markers_raw']:<4} "
             f"{r['f1']:<8.3f} {r['precision']:<8.3f} {r['recall']:<8.3f} "
-            f"{r['markers_left']:>2} / {r['markers_raw']:<4} {s['empty'] + r['empty']}"
+            f"{r['markers_left']:>2} / {r['markers_raw']:<4} {dates}"
         )
     shipped = next((e for e in table if e["row"] == "marsad shipped"), None)
     if shipped:

@@ -38,7 +38,6 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 CONCURRENCY = 32
-LISTEN_BACKLOG = 128
 TARGET_S = 5.0
 ITEM = (
     "<item><title>خبر رقم {n} من الموجز {feed}</title>"
@@ -55,12 +54,8 @@ SENTENCE = "أكد المسؤولون اليوم أن العمل مستمر في
 
 def build_site(feeds: int, items: int):  # type: ignore[no-untyped-def]
     """A started FixtureSite serving /feeds/f<i>.xml and /news/f<i>/<n>.html from memory."""
-    from flows import fixture_site
     from flows.fixture_site import FixtureSite
 
-    # The site's listen backlog defaults to socketserver's 5: 32 concurrent connects overflow it,
-    # the kernel drops SYNs and clients retry after a second, which would be timed as marsad's.
-    fixture_site._Server.request_queue_size = max(LISTEN_BACKLOG, CONCURRENCY)
     site = FixtureSite(Path(tempfile.mkdtemp(prefix="marsad-bench-site-"))).start()
     for i in range(feeds):
         body = "".join(ITEM.format(n=n, feed=f"f{i}") for n in range(items))

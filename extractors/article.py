@@ -25,14 +25,16 @@ from extractors.records import Article
 from extractors.urls import article_id, canonical_url
 
 # trafilatura settings, chosen by measurement: `python bench/extraction.py` (trafilatura 2.3.1).
-# With favor_precision and include_tables, the stored body scores F1 0.967 ± 0.007 (precision
+# With favor_precision and include_tables the stored body scores F1 0.967 ± 0.007 (precision
 # 0.965, recall 0.968) on the 181 pages of the Zyte article-extraction benchmark, against 0.961
-# with neither, 0.959 favor_precision alone, 0.964 include_tables alone, 0.955 favor_recall, and
-# 0.953 for plain trafilatura.extract with default settings; on the 16 Arabic pages of the
-# sample site 1.000 against 0.977 with neither (on a 29-word page the default fallback returned
-# the whole page, share bar and related box included, as one line). Pruning Arabic related
-# boxes by their heading (prune_xpath) changed no benchmark figure and less than favor_precision
-# on the sample site. No catalogue marker is left in the bodies of the 15 real Arabic pages.
+# with neither, 0.959 with favor_precision alone, 0.964 with include_tables alone, 0.955 with
+# favor_recall, and 0.953 ± 0.006 for plain trafilatura.extract with its defaults; on the 16
+# Arabic pages of the sample site 1.000 against 0.977 with neither (on a 29-word page the
+# fallback extractor returned the whole page, share bar and related box included, as one line).
+# Pruning Arabic related boxes by their heading (prune_xpath) changed no benchmark figure and
+# did less than favor_precision on the sample site. No catalogue marker is left in the bodies
+# of the 15 real Arabic pages (6 in trafilatura's text before cleaning; 15 in plain
+# trafilatura's output). favor_precision drops short date lines; extract_page makes up for it.
 TRAFILATURA_OPTIONS = {
     "include_comments": False,
     "include_tables": True,
@@ -45,9 +47,9 @@ TRAFILATURA_OPTIONS = {
     # date comes from page_date_from_html instead.
     "date_extraction_params": {"extensive_search": False, "original_date": True},
 }
-# Below this the page yielded too little and a longer feed text wins. Measured with the bench
-# above: of the 199 pages with a truth, the one wrong body (F1 < 0.5) under 25 words had 24
-# (truth: 368); the two shorter right ones have 18 and 29-word truths.
+# Below this the page yielded too little and a longer feed text wins. Measured with the same
+# bench: of the 199 pages with a known body, 2 page bodies are under 25 words: one wrong (24
+# words for a 368-word article), one right (an 18-word article); 1 body above is wrong.
 MIN_PAGE_WORDS = 25
 
 
@@ -63,6 +65,9 @@ class PageContent:
     canonical: str | None = None  # rel=canonical, else og:url
     published_at: datetime | None = None
     tags: tuple[str, ...] = ()
+    # A fuller text of the page to find a written publication date in, when the metadata has
+    # none and `text` was extracted with favor_precision (which drops short date lines).
+    date_text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,12 +102,24 @@ def _mostly_utf8(body: bytes) -> bool:
 
 
 def extract_page(html: str, *, url: str, tz: ZoneInfo) -> PageContent:
-    """Extract the article text and the page's own metadata from `html`."""
+    """Extract the article text and the page's own metadata from `html`; text is None when
+    trafilatura found no article. When the metadata gives no publication date, date_text holds
+    a text to look for one in (see PageContent)."""
     doc = trafilatura.bare_extraction(html, url=url, **TRAFILATURA_OPTIONS)
     canonical, tags = _head_links(html)
+    published = page_date_from_html(html, tz=tz)
+    date_text = None
+    if published is None and TRAFILATURA_OPTIONS.get("favor_precision"):
+        # favor_precision drops short lines such as "تم نشره الجمعة 24 نيسان / أبريل 2020 09:22
+        # مساءً"; a page without a date in its metadata is extracted once more without it.
+        fuller = trafilatura.bare_extraction(
+            html, url=url, **{**TRAFILATURA_OPTIONS, "favor_precision": False}
+        )
+        date_text = fuller.text if fuller is not None and fuller.text else None
     if doc is None:
-        return PageContent(text=None, canonical=canonical, tags=tags)
-    page_tags = tags or tuple(t for t in (doc.tags or []) if t)
+        return PageContent(
+            text=None, canonical=canonical, published_at=published, tags=tags, date_text=date_text
+        )
     return PageContent(
         text=doc.text or None,
         title=doc.title or None,
@@ -110,8 +127,9 @@ def extract_page(html: str, *, url: str, tz: ZoneInfo) -> PageContent:
         description=doc.description or None,
         sitename=doc.sitename or None,
         canonical=canonical,
-        published_at=page_date_from_html(html, tz=tz),
-        tags=page_tags,
+        published_at=published,
+        tags=tags or tuple(t for t in (doc.tags or []) if t),
+        date_text=date_text,
     )
 
 
@@ -160,7 +178,8 @@ def build_article(
         feed=entry.published_at,
         page=page.published_at if page else None,
         # The raw text, not the clean body: cleaning removes lines such as "تاريخ النشر: ...".
-        text=(page.text if extraction == "page" and page else feed_text) or None,
+        text=((page.date_text or page.text) if extraction == "page" and page else feed_text)
+        or None,
         fetched_at=fetched_at,
         tz=feed.timezone,
     )

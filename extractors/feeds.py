@@ -198,10 +198,11 @@ def detect_encoding(body: bytes, content_type: str | None = None) -> str:
     """The encoding a feed or page is written in, as a Python codec name.
 
     In order: a byte order mark (or the XML 1.0 Appendix F pattern of a wide encoding); UTF-8 when
-    the bytes are valid UTF-8 (other labels are then wrong: valid UTF-8 does not happen by
-    accident in Arabic text); the HTTP charset, the XML declaration and <meta charset> when they
-    decode the bytes (a Latin-1 label is checked against windows-1256, the usual mislabel);
-    then a statistical detector; windows-1256 when nothing else fits.
+    the bytes are valid UTF-8 but for at most 1% of the non-ASCII bytes (other labels are then
+    wrong: valid UTF-8 does not happen by accident in Arabic text, and one stray byte must not
+    turn a whole UTF-8 feed into mojibake); the HTTP charset, the XML declaration and <meta
+    charset> when they decode the bytes (a Latin-1 label is checked against windows-1256, the
+    usual mislabel); then a statistical detector; windows-1256 when nothing else fits.
     """
     for bom, encoding in BOMS:
         if body.startswith(bom):
@@ -209,11 +210,8 @@ def detect_encoding(body: bytes, content_type: str | None = None) -> str:
     for start, encoding in WIDE_STARTS:
         if body.startswith(start):
             return encoding
-    try:
-        body.decode("utf-8")
+    if _mostly_utf8(body):
         return "utf-8"
-    except UnicodeDecodeError:
-        pass
     for label in _declared_labels(body, content_type):
         codec = _codec(label)
         if codec is None or codec.startswith(WIDE_CODECS) or codec == "utf_8":
@@ -266,6 +264,19 @@ def _as_utf8(body: bytes, content_type: str | None) -> tuple[bytes, str]:
     )
     media = (content_type or "").split(";")[0].strip().lower() or "application/xml"
     return text.encode("utf-8"), f"{media}; charset=utf-8"
+
+
+def _mostly_utf8(body: bytes) -> bool:
+    """True for ASCII, valid UTF-8, or UTF-8 with at most 1% of its non-ASCII bytes broken (in a
+    windows-1256 or ISO-8859-6 text nearly every Arabic byte is invalid UTF-8)."""
+    try:
+        body.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        pass
+    high = len(body) - len(body.decode("ascii", errors="ignore"))
+    broken = body.decode("utf-8", errors="replace").count("\ufffd")
+    return broken * 100 <= high
 
 
 def _declared_labels(body: bytes, content_type: str | None) -> list[str]:

@@ -35,6 +35,8 @@ class WarehouseConfig:
 @dataclass(frozen=True)
 class ScheduleConfig:
     ingest: str = "*/15 * * * *"
+    min_feed_interval_s: float = 300.0  # a busy feed is polled at most this often (with --due)
+    max_feed_interval_s: float = 86400.0  # and a quiet one at least this often
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,11 @@ _SECTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
         "publish_path": str,
         "lock_timeout_s": (int, float),
     },
-    "schedule": {"ingest": str},
+    "schedule": {
+        "ingest": str,
+        "min_feed_interval_s": (int, float),
+        "max_feed_interval_s": (int, float),
+    },
     "fetch": {
         "user_agent": str,
         "timeout_s": (int, float),
@@ -179,6 +185,11 @@ def parse_config(
     )
     schedule = ScheduleConfig(**sections["schedule"])
     _check_schedule(schedule.ingest, where)
+    if not 0 < schedule.min_feed_interval_s < schedule.max_feed_interval_s:
+        raise ConfigError(
+            f"{where}: schedule.min_feed_interval_s must be greater than 0 and less than "
+            "schedule.max_feed_interval_s."
+        )
 
     fetch_raw = dict(sections["fetch"])
     for key in _POSITIVE & fetch_raw.keys():

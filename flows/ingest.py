@@ -11,11 +11,12 @@ from __future__ import annotations
 import multiprocessing
 import os
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -28,8 +29,9 @@ from extractors.article import FeedContext
 from extractors.feeds import FeedEntry
 from extractors.fetch import FetchPolicy
 from extractors.guard import AllowList
-from extractors.polling import is_due
+from extractors.polling import PollBounds, is_due
 from extractors.urls import InvalidURL, canonical_url
+from extractors.workers import extract_one, warm_up
 from flows import progress
 from flows.config import Config, ConfigError, load_config
 from flows.steps import (
@@ -38,9 +40,9 @@ from flows.steps import (
     PageJob,
     PageResult,
     extract_articles,
-    extract_one,
     fetch_pages,
     poll_feeds,
+    settle_feed_update,
 )
 from flows.summary import describe_run
 from warehouse.db import WarehouseError
@@ -62,7 +64,7 @@ from warehouse.publish import publish
 from warehouse.search import refresh_search_index
 from warehouse.sql_server import opened_shared as opened
 
-FEEDS_PER_BATCH = 25
+FEEDS_PER_BATCH = 50
 
 
 @dataclass
@@ -98,6 +100,14 @@ def fetch_policy(config: Config) -> FetchPolicy:
         per_host_concurrency=f.per_host_concurrency,
         min_host_delay_s=f.min_host_delay_s,
         allow_private=AllowList.parse(f.allow_private),
+        respect_robots_txt=f.respect_robots_txt,
+    )
+
+
+def poll_bounds(config: Config) -> PollBounds:
+    s = config.schedule
+    return PollBounds(
+        timedelta(seconds=s.min_feed_interval_s), timedelta(seconds=s.max_feed_interval_s)
     )
 
 
@@ -197,6 +207,7 @@ def select_feeds(
     return targets, skipped
 
 
+@task(name="ingest-batch", cache_policy=NO_CACHE)
 def ingest_batch(
     config: Config,
     db: Path,
@@ -205,7 +216,7 @@ def ingest_batch(
     policy: FetchPolicy,
     pool: Executor | None,
 ) -> list[FeedSummary]:
-    """Poll, fetch, extract and load one batch of feeds."""
+    """Poll, fetch, extract and load one batch of feeds; returns only the feeds' summaries."""
     now = datetime.now(UTC)
     batch = LoadBatch(run_id=run_id, keep_raw_html=config.warehouse.keep_raw_html)
     polls = poll_feeds(targets, policy, config.fetch.max_feed_bytes)
@@ -215,6 +226,13 @@ def ingest_batch(
         retries = pending_due(con, [t.name for t in targets], now)
     contexts = {t.name: t.context for t in targets}
     jobs = plan_page_jobs(candidates, known, retries, contexts, batch, now)
+    # Busy feeds are polled more often, quiet ones less: from the share of new entries.
+    new_entries = Counter(p.target.name for p, e, _ in candidates if e.url not in known)
+    batch.feed_updates = [
+        settle_feed_update(p, new_entries[p.target.name], poll_bounds(config), now)
+        for p in polls
+        if p.update is not None
+    ]
     progress.emit("feeds", polled=len(polls), pages=len(jobs))
 
     pages = fetch_pages(jobs, policy, config.fetch.max_page_bytes)
@@ -340,7 +358,7 @@ def settle_pages(
             summaries[job.feed.name].page_errors += 1
         batch.errors.append(FetchErrorRecord(job.feed.name, job.entry.url, "page", page.error, now))
         attempts = job.attempts + 1
-        if attempts >= retry_passes:
+        if page.final or attempts >= retry_passes:  # final: no later pass could do better
             fallback.append(page)
             if job.attempts:
                 batch.done_pending.append(job.canonical_url)
@@ -359,7 +377,6 @@ def settle_pages(
     return good, fallback
 
 
-@task(name="load-batch", cache_policy=NO_CACHE)
 def load(db: Path, batch: LoadBatch, lock_timeout_s: float) -> LoadResult:
     """Load the batch in one transaction. When the warehouse stays locked, the batch's feed state
     is not saved either, so the next pass fetches the same entries again: nothing is lost."""
@@ -397,6 +414,8 @@ def extraction_pool() -> Iterator[Executor | None]:
         return
     context = multiprocessing.get_context("spawn")  # fork is unsafe beside Prefect's threads
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    for _ in range(workers):  # start every worker now, so their imports overlap with polling
+        pool.submit(warm_up)
     try:
         yield pool
     finally:

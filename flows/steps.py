@@ -1,6 +1,7 @@
-"""The steps of an ingest pass as Prefect tasks: coarse (per batch of feeds or pages), plain
-functions underneath. Each step turns failures into records, never exceptions, so one bad feed,
-page or article never fails a pass."""
+"""The steps of an ingest pass over one batch of feeds: plain functions, run inside the flow's
+one task per batch (a task's return value stays in memory until the flow ends, so the heavy
+pages and articles never leave these functions as task results). Each step turns failures into
+records, never exceptions, so one bad feed, page or article never fails a pass."""
 
 from __future__ import annotations
 
@@ -12,10 +13,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
-from extractors.article import FeedContext, build_article, decode_html, extract_page
+from extractors.article import FeedContext, decode_html
 from extractors.feeds import FeedEntry, parse_feed
 from extractors.fetch import Fetcher, FetchPolicy, FetchResult
 from extractors.polling import (
@@ -27,6 +25,7 @@ from extractors.polling import (
     next_poll_after_success,
 )
 from extractors.records import Article
+from extractors.workers import extract_one, extract_packed
 from warehouse.feeds import FeedState, FeedUpdate
 from warehouse.load import FetchErrorRecord
 
@@ -80,7 +79,6 @@ class PageResult:
     final: bool = False  # the error cannot change on a later pass: keep the feed's text now
 
 
-@task(name="poll-feeds", cache_policy=NO_CACHE)
 def poll_feeds(
     targets: Sequence[FeedTarget], policy: FetchPolicy, max_bytes: int
 ) -> list[FeedPoll]:
@@ -247,7 +245,6 @@ def settle_feed_update(
     return replace(update, next_poll_at=min(next_poll_at, update.polled_at + bounds.max_interval))
 
 
-@task(name="fetch-pages", cache_policy=NO_CACHE)
 def fetch_pages(jobs: Sequence[PageJob], policy: FetchPolicy, max_bytes: int) -> list[PageResult]:
     """Fetch the article pages of a batch concurrently (bounded overall and per host), honouring
     robots.txt when policy.respect_robots_txt. A page that no later pass could fetch either
@@ -286,7 +283,6 @@ async def _fetch_all(
     return pages
 
 
-@task(name="extract-articles", cache_policy=NO_CACHE)
 def extract_articles(
     pages: Sequence[PageResult], pool: Executor | None, keep_raw_html: bool
 ) -> tuple[list[Article], list[FetchErrorRecord]]:
@@ -300,7 +296,7 @@ def extract_articles(
         outcomes = [extract_one(*job) for job in jobs]
     else:
         chunk = max(1, len(jobs) // (4 * (os.cpu_count() or 1)))
-        outcomes = list(pool.map(_extract_packed, jobs, chunksize=chunk))
+        outcomes = list(pool.map(extract_packed, jobs, chunksize=chunk))
     articles: list[Article] = []
     errors: list[FetchErrorRecord] = []
     for page, (article, error) in zip(pages, outcomes, strict=True):
@@ -313,41 +309,3 @@ def extract_articles(
         if article is not None:
             articles.append(article)
     return articles, errors
-
-
-def _extract_packed(job: tuple) -> tuple[Article | None, str | None]:
-    return extract_one(*job)
-
-
-def extract_one(
-    entry: FeedEntry,
-    feed: FeedContext,
-    fetched_at: datetime,
-    html: str | None,
-    content_type: str | None,
-    keep_raw_html: bool,
-) -> tuple[Article | None, str | None]:
-    """Build one article; on any extraction failure fall back to the feed's text. Returns the
-    article (None only if even the fallback failed) and an error sentence, if any."""
-    error = None
-    if html:
-        try:
-            page = extract_page(html, url=entry.url, tz=feed.timezone)
-            article = build_article(
-                entry,
-                feed,
-                fetched_at=fetched_at,
-                page=page,
-                raw_html=html if keep_raw_html else None,
-                content_type=content_type,
-            )
-            return article, None
-        except Exception as exc:  # one bad page must not fail the pass
-            error = f"extraction failed ({type(exc).__name__}: {exc}); kept the feed's text"
-    try:
-        return build_article(entry, feed, fetched_at=fetched_at), error
-    except Exception as exc:
-        return (
-            None,
-            f"could not build the article from the feed either ({type(exc).__name__}: {exc})",
-        )

@@ -444,11 +444,9 @@ def test_a_pass_killed_mid_way_loses_nothing_and_duplicates_nothing(
 
 # These two need the ingest_batch wiring described in the issue 3 report (PageResult.final and
 # settle_feed_update); strict, so they fail loudly once it is in and the marks must go.
-NEEDS_WIRING = pytest.mark.xfail(strict=True, reason="ingest_batch wiring from the issue 3 report")
 
 
 @pytest.mark.integration
-@NEEDS_WIRING
 def test_a_page_disallowed_by_robots_is_kept_from_the_feed_at_once(
     prefect_server: str, sample_site: FixtureSite, tmp_path: Path
 ) -> None:
@@ -475,7 +473,6 @@ def test_a_page_disallowed_by_robots_is_kept_from_the_feed_at_once(
 
 
 @pytest.mark.integration
-@NEEDS_WIRING
 def test_the_flow_adapts_the_next_poll_to_how_busy_a_feed_is(
     prefect_server: str, sample_site: FixtureSite, tmp_path: Path
 ) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import duckdb
+import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -67,43 +68,48 @@ _STATE_COLUMNS = (
 def sync_feeds(con: duckdb.DuckDBPyConnection, feeds: Sequence[FeedDefinition]) -> None:
     """Make the feeds table match the configuration: add new feeds, update names and flags, and
     reset the polled URL when the configured URL changed. Feeds removed from the configuration
-    keep their rows (and articles) but are disabled."""
+    keep their rows (and articles) but are disabled. One statement each, whatever the count."""
+    table = pa.table(
+        {
+            "name": pa.array([f.name for f in feeds], pa.string()),
+            "url": pa.array([f.url for f in feeds], pa.string()),
+            "source": pa.array([f.source for f in feeds], pa.string()),
+            "language": pa.array([f.language for f in feeds], pa.string()),
+            "timezone": pa.array([f.timezone for f in feeds], pa.string()),
+            "enabled": pa.array([f.enabled for f in feeds], pa.bool_()),
+        }
+    )
+    con.register("configured_feeds", table)
     con.execute("BEGIN TRANSACTION")
     try:
-        for feed in feeds:
-            con.execute(
-                """
-                INSERT INTO feeds (name, url, config_url, source, language, timezone, enabled)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (name) DO UPDATE SET
-                    url = CASE WHEN feeds.config_url <> excluded.config_url
-                               THEN excluded.url ELSE feeds.url END,
-                    next_poll_at = CASE WHEN feeds.config_url <> excluded.config_url
-                               THEN NULL ELSE feeds.next_poll_at END,
-                    config_url = excluded.config_url,
-                    source = excluded.source,
-                    language = excluded.language,
-                    timezone = excluded.timezone,
-                    enabled = CASE
-                        WHEN feeds.last_status = 410 AND feeds.config_url = excluded.config_url
-                        THEN feeds.enabled ELSE excluded.enabled END
-                """,
-                [
-                    feed.name,
-                    feed.url,
-                    feed.url,
-                    feed.source,
-                    feed.language,
-                    feed.timezone,
-                    feed.enabled,
-                ],
-            )
-        names = [feed.name for feed in feeds]
-        con.execute("UPDATE feeds SET enabled = false WHERE NOT list_contains(?, name)", [names])
+        con.execute(
+            """
+            INSERT INTO feeds (name, url, config_url, source, language, timezone, enabled)
+            SELECT name, url, url, source, language, timezone, enabled FROM configured_feeds
+            ON CONFLICT (name) DO UPDATE SET
+                url = CASE WHEN feeds.config_url <> excluded.config_url
+                           THEN excluded.url ELSE feeds.url END,
+                next_poll_at = CASE WHEN feeds.config_url <> excluded.config_url
+                           THEN NULL ELSE feeds.next_poll_at END,
+                config_url = excluded.config_url,
+                source = excluded.source,
+                language = excluded.language,
+                timezone = excluded.timezone,
+                enabled = CASE
+                    WHEN feeds.last_status = 410 AND feeds.config_url = excluded.config_url
+                    THEN feeds.enabled ELSE excluded.enabled END
+            """
+        )
+        con.execute(
+            "UPDATE feeds SET enabled = false "
+            "WHERE name NOT IN (SELECT name FROM configured_feeds) AND enabled"
+        )
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    finally:
+        con.unregister("configured_feeds")
 
 
 def feed_states(
@@ -120,31 +126,46 @@ def feed_states(
 
 
 def save_feed_updates(con: duckdb.DuckDBPyConnection, updates: Sequence[FeedUpdate]) -> None:
-    """Write feed updates; the caller holds the transaction."""
-    for u in updates:
+    """Write feed updates in one statement; the caller holds the transaction."""
+    if not updates:
+        return
+    ts = pa.timestamp("us", tz="UTC")
+    table = pa.table(
+        {
+            "name": [u.name for u in updates],
+            "polled_at": pa.array([u.polled_at for u in updates], ts),
+            "status": pa.array([u.status for u in updates], pa.int32()),
+            "error": [u.error for u in updates],
+            "failures": pa.array([u.consecutive_failures for u in updates], pa.int32()),
+            "next_poll_at": pa.array([u.next_poll_at for u in updates], ts),
+            "keep": [u.keep_validators for u in updates],
+            "etag": pa.array([u.etag for u in updates], pa.string()),
+            "last_modified": pa.array([u.last_modified for u in updates], pa.string()),
+            "body_hash": pa.array([u.body_hash for u in updates], pa.string()),
+            "url": pa.array([u.url for u in updates], pa.string()),
+            "enabled": pa.array([u.enabled for u in updates], pa.bool_()),
+        }
+    )
+    con.register("feed_updates", table)
+    try:
         con.execute(
             """
             UPDATE feeds SET
-                last_polled_at = ?, last_status = ?, last_error = ?,
-                consecutive_failures = ?, next_poll_at = ?,
-                failing_since = CASE WHEN ? = 0 THEN NULL
-                                     ELSE coalesce(failing_since, ?) END,
-                etag = CASE WHEN ? THEN etag ELSE ? END,
-                last_modified = CASE WHEN ? THEN last_modified ELSE ? END,
-                body_hash = CASE WHEN ? THEN body_hash ELSE ? END,
-                url = coalesce(?, url),
-                enabled = coalesce(?, enabled)
-            WHERE name = ?
-            """,
-            [
-                u.polled_at, u.status, u.error, u.consecutive_failures, u.next_poll_at,
-                u.consecutive_failures, u.polled_at,
-                u.keep_validators, u.etag,
-                u.keep_validators, u.last_modified,
-                u.keep_validators, u.body_hash,
-                u.url, u.enabled, u.name,
-            ],
-        )  # fmt: skip
+                last_polled_at = u.polled_at, last_status = u.status, last_error = u.error,
+                consecutive_failures = u.failures, next_poll_at = u.next_poll_at,
+                failing_since = CASE WHEN u.failures = 0 THEN NULL
+                                     ELSE coalesce(feeds.failing_since, u.polled_at) END,
+                etag = CASE WHEN u.keep THEN feeds.etag ELSE u.etag END,
+                last_modified = CASE WHEN u.keep THEN feeds.last_modified ELSE u.last_modified END,
+                body_hash = CASE WHEN u.keep THEN feeds.body_hash ELSE u.body_hash END,
+                url = coalesce(u.url, feeds.url),
+                enabled = coalesce(u.enabled, feeds.enabled)
+            FROM feed_updates u
+            WHERE feeds.name = u.name
+            """
+        )
+    finally:
+        con.unregister("feed_updates")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,56 @@
+"""Extracting one fetched page into an Article: the unit of work of the extraction processes.
+
+Kept apart from flows/ so worker processes import only extractors (no Prefect): they start
+faster and use less memory.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from extractors.article import FeedContext, build_article, extract_page
+from extractors.feeds import FeedEntry
+from extractors.records import Article
+
+
+def warm_up() -> None:
+    """Run in each worker at pool start, so imports overlap with fetching."""
+    import trafilatura  # noqa: F401
+
+
+def extract_packed(job: tuple) -> tuple[Article | None, str | None]:
+    return extract_one(*job)
+
+
+def extract_one(
+    entry: FeedEntry,
+    feed: FeedContext,
+    fetched_at: datetime,
+    html: str | None,
+    content_type: str | None,
+    keep_raw_html: bool,
+) -> tuple[Article | None, str | None]:
+    """Build one article; on any extraction failure fall back to the feed's text. Returns the
+    article (None only if even the fallback failed) and an error sentence, if any."""
+    error = None
+    if html:
+        try:
+            page = extract_page(html, url=entry.url, tz=feed.timezone)
+            article = build_article(
+                entry,
+                feed,
+                fetched_at=fetched_at,
+                page=page,
+                raw_html=html if keep_raw_html else None,
+                content_type=content_type,
+            )
+            return article, None
+        except Exception as exc:  # one bad page must not fail the pass
+            error = f"extraction failed ({type(exc).__name__}: {exc}); kept the feed's text"
+    try:
+        return build_article(entry, feed, fetched_at=fetched_at), error
+    except Exception as exc:
+        return (
+            None,
+            f"could not build the article from the feed either ({type(exc).__name__}: {exc})",
+        )
