@@ -2,33 +2,26 @@
 
     python bench/extraction.py [--shared DIR] [--settings NAME ...] [--json]
 
-Three sets of pages, each run through every row below in one run:
+Rows: `plain trafilatura` is trafilatura.extract(html) with its defaults; `marsad shipped` is the
+body build_article stores (extract_page, then clean_body) with TRAFILATURA_OPTIONS as shipped;
+`marsad <setting>` the same with the knobs of a candidate in SETTINGS. Pages, all in one run:
 
-1. benchmark: the 181 pages of scrapinghub/article-extraction-benchmark (the team's shared
-   corpus `corpora/extraction-benchmark`; mostly English news, gzipped UTF-8 HTML) with their
-   ground-truth `articleBody`. Scored as that benchmark's evaluate.py defines it: texts are
-   split into \\w+ tokens; each item counts the 4-token shingles (as a multiset) the two texts
-   share (tp), only the prediction has (fp) and only the truth has (fn), divided by their sum;
-   precision and recall are per-item ratios averaged over the items where they are defined,
-   F1 is the harmonic mean of the two averages, accuracy is the share of items whose token
-   lists are identical; ± is the standard deviation over 1,000 bootstrap resamples.
-2. sample site: the 16 Arabic pages of flows/sample_site (written for this project: the
-   boilerplate of the two default outlets around each article) against their paragraphs in
-   _articles.toml, scored the same way. The dateline and "المصدر: ..." lines are not part of
-   the truth: marsad stores them in their own columns.
-3. real Arabic pages: `corpora/arabic-pages` (12 Arabic, 3 Persian news pages from public test
-   fixtures): boilerplate markers left in the bodies (paragraphs that
-   extractors.clean.match_marker recognises; the target is 0), the same count in the raw
-   trafilatura text before cleaning, F1 on the 2 pages that come with a whole expected body
-   (CNN Arabic from newspaper4k, LBC from fundus), and whether the publication day found
-   (the feed entry gives none here) is the one htmldate's test set expects, on its 11 pages.
+1. benchmark: the 181 pages of scrapinghub/article-extraction-benchmark (the team's corpus
+   `corpora/extraction-benchmark`, mostly English), scored as its evaluate.py defines it: texts
+   split into \\w+ tokens; per item the 4-token shingles (a multiset) both texts have (tp), only
+   the prediction has (fp), only the truth has (fn), divided by their sum; precision and recall
+   averaged over the items where each is defined; F1 of the two averages; accuracy = share of
+   identical token lists; ± = std over 1,000 bootstrap resamples. `published 2.0.0` scores the
+   benchmark's stored trafilatura output: its README says F1 0.958, P 0.938, R 0.978, acc 0.293.
+2. sample site: the 16 Arabic pages of flows/sample_site against their paragraphs in
+   _articles.toml (datelines and "المصدر: ..." are stored in their own columns, not the body).
+3. real Arabic pages (`corpora/arabic-pages`, 12 Arabic and 3 Persian): catalogue markers
+   (extractors.clean.match_marker) left in the bodies, target 0, and in the raw text; F1 on the
+   2 with a whole expected body (CNN Arabic, LBC); the publication day found (the feed entry
+   gives none) against htmldate's expected day on its 11 pages.
 
-Rows: `plain trafilatura` is trafilatura.extract(html) with its default settings; `marsad` rows
-are the body build_article stores (extract_page, then clean_body) with TRAFILATURA_OPTIONS as
-shipped (`shipped`) or with the knobs of a candidate setting (SETTINGS). `published 2.0.0` scores
-the benchmark's own stored trafilatura output, a check of this scorer against its README
-(F1 0.958, precision 0.938, recall 0.978, accuracy 0.293). ms/page is the median CPU time per
-page in the worker. Pages are extracted on every core; nothing touches the network.
+ms/page is the median CPU time per page in a worker; pages are extracted on every core. Nothing
+touches the network.
 """
 
 from __future__ import annotations

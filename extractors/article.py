@@ -8,7 +8,6 @@ content hash and near-duplicate fingerprint computed.
 
 from __future__ import annotations
 
-import codecs
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -81,24 +80,12 @@ class FeedContext:
 
 
 def decode_html(body: bytes, content_type: str | None = None) -> str:
-    """Decode an HTML page to text. The encoding is extractors.feeds.detect_encoding's choice (a
-    byte order mark, then valid UTF-8, then the HTTP charset or <meta charset> when it decodes
-    the bytes, a Latin-1 label checked against windows-1256, then a detector), except that a page
-    which is UTF-8 but for a few broken bytes stays UTF-8. Undecodable bytes are replaced rather
-    than failing the page."""
+    """Decode an HTML page to text, in the encoding extractors.feeds.detect_encoding chooses (a
+    byte order mark, then UTF-8 when the bytes are UTF-8 but for a few stray bytes, then the HTTP
+    charset or <meta charset> when it decodes them, a Latin-1 label checked against
+    windows-1256, then a detector). Undecodable bytes are replaced rather than failing the page."""
     encoding = detect_encoding(body, content_type)
-    if codecs.lookup(encoding).name != "utf-8" and _mostly_utf8(body):
-        encoding = "utf-8"
     return body.decode(encoding, errors="replace").lstrip("\ufeff")
-
-
-def _mostly_utf8(body: bytes) -> bool:
-    """True when at most 1% of the non-ASCII bytes fail to decode as UTF-8: one stray byte must
-    not turn a whole UTF-8 page into windows-1256 mojibake, while in a windows-1256 or
-    ISO-8859-6 page most Arabic bytes are invalid UTF-8."""
-    high = len(body) - len(body.decode("ascii", errors="ignore"))
-    broken = body.decode("utf-8", errors="replace").count("\ufffd")
-    return high > 0 and broken * 100 <= high
 
 
 def extract_page(html: str, *, url: str, tz: ZoneInfo) -> PageContent:

@@ -95,8 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     sql.set_defaults(handler=cmd_sql)
 
     from flows.analyst_cli import add_analyst_parsers
+    from flows.reextract import add_reextract_parser
 
     add_analyst_parsers(sub, common)
+    add_reextract_parser(sub, common)
 
     demo = sub.add_parser("demo", parents=[common], help="ingest the bundled sample feeds offline")
     demo.add_argument(

@@ -18,25 +18,22 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
-from concurrent.futures import Executor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from extractors.article import FeedContext, build_article, extract_page
-from extractors.feeds import FeedEntry
-from extractors.records import Article
-from flows.config import Config
-from warehouse.db import opened
-from warehouse.reextract import (
-    Rebuilt,
-    StoredPage,
-    apply_reextracted,
-    count_raw_pages,
-    next_raw_pages,
-)
+# Extraction and the warehouse are imported where they are used: the CLI builds its parser from
+# this module on every command, and trafilatura, DuckDB and Arrow take half a second to import.
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
+    from extractors.article import FeedContext
+    from extractors.records import Article
+    from flows.config import Config
+    from warehouse.reextract import StoredPage
 
 CHUNK_PAGES = 200  # raw pages read, extracted and written back at a time
 INLINE_MAX = 6  # smaller chunks are extracted in this process: a pool costs more
@@ -59,6 +56,9 @@ class ReextractSummary:
 def rebuild_article(page: StoredPage, feed: FeedContext) -> tuple[Article | None, str | None]:
     """The article a pass would build from this stored page today, under the stored row's
     article_id; or None and a sentence saying why it could not be built."""
+    from extractors.article import build_article, extract_page
+    from extractors.feeds import FeedEntry
+
     if page.entry is None:
         return None, "no feed entry was stored with this page"
     try:
@@ -78,6 +78,8 @@ def _rebuild_packed(job: tuple[StoredPage, FeedContext]) -> tuple[Article | None
 def feed_context(config: Config, page: StoredPage) -> FeedContext:
     """The feed as the configuration defines it now; for a feed no longer configured, its
     stored name, source and timezone (UTC when unknown)."""
+    from extractors.article import FeedContext
+
     for feed in config.feeds:
         if feed.name == page.feed_name:
             return FeedContext(name=feed.name, source=feed.source, timezone=feed.zone)
@@ -96,9 +98,14 @@ def reextract(
     since: datetime | None = None,
     pool: Executor | None = None,
     chunk_pages: int = CHUNK_PAGES,
+    on_chunk: Callable[[ReextractSummary], None] | None = None,
 ) -> ReextractSummary:
     """Rebuild every stored page's article (fetched at or after `since`, when given) and update
-    the rows that changed; see the module docstring. Extraction runs on `pool` when given."""
+    the rows that changed; see the module docstring. Extraction runs on `pool` when given;
+    `on_chunk` is called with the running totals after each chunk."""
+    from warehouse.db import opened
+    from warehouse.reextract import Rebuilt, apply_reextracted, next_raw_pages
+
     summary = ReextractSummary()
     lock_timeout = config.warehouse.lock_timeout_s
     after: str | None = None
@@ -124,6 +131,8 @@ def reextract(
         summary.text_changed += result.text_changed
         summary.unchanged += result.unchanged
         summary.stale += result.stale
+        if on_chunk is not None:
+            on_chunk(summary)
 
 
 def _run(
@@ -168,6 +177,8 @@ def since_date(value: str) -> datetime:
 def cmd_reextract(args: argparse.Namespace) -> int:
     from flows.cli import check_warehouse, resolve
     from flows.ingest import extraction_pool
+    from warehouse.db import opened
+    from warehouse.reextract import count_raw_pages
 
     config, db = resolve(args)
     check_warehouse(db, config.warehouse.lock_timeout_s)
@@ -181,10 +192,36 @@ def cmd_reextract(args: argparse.Namespace) -> int:
         )
         return 0
     print(f"Re-extracting {total} stored pages from {db} (no network)...", flush=True)
+
+    def show_progress(so_far: ReextractSummary) -> None:
+        if sys.stdout.isatty():
+            print(f"  {so_far.pages}/{total} pages, {so_far.changed} changed", end="\r", flush=True)
+
     with extraction_pool() as pool:
-        summary = reextract(config, db, since=args.since, pool=pool)
+        summary = reextract(config, db, since=args.since, pool=pool, on_chunk=show_progress)
     print_summary(summary)
+    if summary.changed:
+        refresh_search_and_copy(config, db)
     return 0
+
+
+def refresh_search_and_copy(config: Config, db: Path) -> None:
+    """As after a pass: changed texts enter full-text search, and the published read-only copy
+    (warehouse.publish_path) is refreshed."""
+    from flows.cli import UserError
+    from warehouse.db import opened
+    from warehouse.publish import PublishError, publish
+    from warehouse.search import refresh_search_index
+
+    with opened(db, lock_timeout_s=config.warehouse.lock_timeout_s) as con:
+        refreshed = refresh_search_index(con)
+        print(f"search index        {refreshed.articles} articles indexed")
+        if config.warehouse.publish_path:
+            try:
+                publish(con, config.warehouse.publish_path)
+            except PublishError as exc:
+                raise UserError(str(exc)) from None
+            print(f"published copy      {config.warehouse.publish_path}")
 
 
 def print_summary(summary: ReextractSummary) -> None:

@@ -1,6 +1,6 @@
 """`marsad reextract`: articles rebuilt from the raw HTML kept in a real DuckDB warehouse.
 
-The warehouse is filled the way a pass fills it (flows.steps.extract_one, then
+The warehouse is filled the way a pass fills it (extractors.workers.extract_one, then
 warehouse.load.load_batch with raw HTML) from the bundled sample site's files, read from disk:
 no server runs, and any attempt to open a connection fails the test.
 """
@@ -23,10 +23,10 @@ import pytest
 from extractors.article import FeedContext, decode_html
 from extractors.feeds import parse_feed
 from extractors.records import Article
+from extractors.workers import extract_one
 from flows.config import Config, load_config
 from flows.fixture_site import SAMPLE_SITE_ROOT
 from flows.reextract import add_reextract_parser, reextract, since_date
-from flows.steps import extract_one
 from tests.conftest import write_config
 from warehouse.db import connect, opened
 from warehouse.feeds import FeedDefinition, sync_feeds
@@ -38,6 +38,7 @@ from warehouse.reextract import (
     changed_columns,
     next_raw_pages,
 )
+from warehouse.search import refresh_search_index
 
 BASE = "http://127.0.0.1:8000"
 FETCHED = datetime(2025, 2, 27, 12, 0, tzinfo=UTC)
@@ -161,7 +162,9 @@ def test_an_older_cleaners_bodies_are_restored_and_kept_as_revisions(
     damaged = rows(db)
     started = datetime.now(UTC)
 
-    summary = reextract(config, db, chunk_pages=5)
+    progress: list[int] = []
+    summary = reextract(config, db, chunk_pages=5, on_chunk=lambda s: progress.append(s.pages))
+    assert progress == [5, 10, 15, 16]  # chunks of 5 pages, totals after each
 
     after = rows(db)
     assert (summary.pages, summary.changed, summary.text_changed) == (16, 3, 2)
@@ -306,12 +309,15 @@ def run_cli(argv: list[str]) -> int:
 def test_the_command_prints_a_summary(
     config: Config, db: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    with opened(db) as con:
+        assert refresh_search_index(con).articles == 16  # as the pass that loaded them does
     sql(db, "UPDATE articles SET body = body || ? WHERE feed_name = 'aljazeera'", [JUNK])
     assert run_cli(["reextract", "--config", str(config.path), "--db", str(db)]) == 0
     out = capsys.readouterr().out
     assert "Re-extracting 16 stored pages" in out
     assert "pages read          16" in out
     assert "articles changed    8" in out and "unchanged           8" in out
+    assert "search index        8 articles indexed" in out  # the changed ones only
 
 
 def test_the_command_says_when_no_raw_html_is_kept(
