@@ -381,14 +381,17 @@ def test_moved_gone_and_rate_limited_feeds_across_passes(
 def test_a_pass_killed_mid_way_loses_nothing_and_duplicates_nothing(
     prefect_server: str, sample_site: FixtureSite, tmp_path: Path
 ) -> None:
-    """26 feeds: the first batch of 25 (4 with an article) is loaded, then the pass is killed
-    while the last feed's pages are still arriving; the next pass completes and nothing is
-    doubled or lost."""
+    """One batch and one feed more: the first batch (4 feeds with an article) is loaded, then the
+    pass is killed while the last feed's pages are still arriving; the next pass completes and
+    nothing is doubled or lost."""
+    from flows.ingest import FEEDS_PER_BATCH
+
     site = sample_site
+    last = FEEDS_PER_BATCH  # the only feed of the second batch
     feeds = []
-    for i in range(26):
+    for i in range(last + 1):
         links = [f"{{{{BASE}}}}/news/f{i}.html"] if i < 4 else []
-        if i == 25:
+        if i == last:
             links = [f"{{{{BASE}}}}/slow/{k}.html" for k in range(4)]
         site.add_file(f"/feeds/f{i}.xml", feed_xml(*links, title=f"feed {i}"), RSS)
         feeds.append({"name": f"f{i:02d}", "url": site.url(f"/feeds/f{i}.xml")})
@@ -425,7 +428,7 @@ def test_a_pass_killed_mid_way_loses_nothing_and_duplicates_nothing(
     # The first batch was loaded with its feeds' validators; the killed batch left nothing.
     assert read(db, "SELECT count(*) FROM articles") == [(4,)]
     no_etag = [r[0] for r in read(db, "SELECT name FROM feeds WHERE etag IS NULL ORDER BY 1")]
-    assert no_etag == ["f25"]
+    assert no_etag == [f"f{last:02d}"]
 
     site.set_fault("/slow/*", None)
     site.clear_log()
@@ -434,16 +437,12 @@ def test_a_pass_killed_mid_way_loses_nothing_and_duplicates_nothing(
     fetched = sorted(r.path for r in site.requests if r.path.startswith(("/news/", "/slow/")))
     assert fetched == [f"/slow/{k}.html" for k in range(4)]  # the loaded pages are not refetched
     statuses = {r.path: r.status for r in site.requests if r.path.startswith("/feeds/")}
-    assert statuses.pop("/feeds/f25.xml") == 200  # its validators were never saved
-    assert set(statuses.values()) == {304} and len(statuses) == 25
+    assert statuses.pop(f"/feeds/f{last}.xml") == 200  # its validators were never saved
+    assert set(statuses.values()) == {304} and len(statuses) == FEEDS_PER_BATCH
     rows = read(db, "SELECT canonical_url, count(*) FROM articles GROUP BY 1")
     assert sorted(r[0] for r in rows) == sorted(site.url(p) for p in pages)
     assert all(r[1] == 1 for r in rows)
     assert read(db, "SELECT count(*) FROM feeds WHERE etag IS NULL OR body_hash IS NULL") == [(0,)]
-
-
-# These two need the ingest_batch wiring described in the issue 3 report (PageResult.final and
-# settle_feed_update); strict, so they fail loudly once it is in and the marks must go.
 
 
 @pytest.mark.integration
