@@ -1,25 +1,30 @@
 """Per-article cost of dedupe (story clusters) with 10k, 100k and 1M articles of history.
 
     python bench/dedupe.py [--sizes 10000 100000 1000000] [--batches 12] [--batch-size 200]
-                           [--per-day 5000] [--dir DIR] [--keep]
+                           [--per-day 5000] [--near-days 7] [--exact-days 30]
+                           [--dir DIR] [--keep] [--reuse] [--art-index]
 
 1. History: one warehouse file grows to the largest size through the real load path
    (`load_batch` in batches of 10,000, raw HTML off), and is copied aside as each size is
    reached. Bodies are random Arabic-like texts (150-600 words from a 30,000-word vocabulary
    drawn with a Zipf law, paragraphs of 40 words), fingerprinted with `fingerprint_key` on both
    cores; articles come from 50 outlets at `--per-day` articles a day, so history spans
-   size / per-day days. 1M takes about a quarter of an hour on 2 cores; progress is printed.
+   size / per-day days. 1M takes about 40 minutes on 2 cores; progress is printed. With
+   `--reuse` the files already in `--dir` (kept by `--keep`) are measured again instead.
 2. Measure, for each size in a subprocess of its own (its own peak RSS): `--batches` batches of
    `--batch-size`, each loaded the way a pass loads one (open the file, `load_batch`, close),
    15 minutes apart after the history. A batch of 200 holds 150 new texts, 20 exact copies of
-   recent articles from another outlet, 10 exact copies of articles of any age, 10 near copies
-   (one word in 20 replaced) and 10 teasers (the first paragraph) of recent articles: 50 are
-   copies. Timed: `assign_clusters` + `index_fingerprints` inside `load_batch` (the dedupe
-   cost), the whole `load_batch`, closing the file (DuckDB's checkpoint), and `known_urls` on
-   the batch's 200 URLs plus 200 stored ones. The first batch after opening is timed like the
-   others: every batch opens the file anew.
+   recent articles from another outlet, 10 exact copies of articles up to a month old, 10 near
+   copies (one word in 20 replaced) and 10 teasers (the first paragraph) of recent articles:
+   50 are copies, and the "joined" column must say 50. Timed: `assign_clusters` plus
+   `index_fingerprints` inside `load_batch` (the dedupe cost), the whole `load_batch`, closing
+   the file (DuckDB's checkpoint), and `known_urls` on the batch's 200 URLs plus 200 stored
+   ones. Every batch opens the file anew, as a pass does, and all of them are timed.
+   With `--art-index` the largest size is measured once more, on a copy given an ART index on
+   article_bands.band (the design not taken), to show what it costs at close.
 Printed per size: the medians over the batches (per article), the slowest batch, how many
-copies joined a cluster, the file size and peak RSS; then the 1M/10k ratio of the dedupe cost.
+copies joined a cluster, the file size and the measuring process's peak RSS; then the ratio of
+the dedupe cost at the largest size to the smallest.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -46,8 +52,7 @@ if str(REPO) not in sys.path:  # run as a script: make the packages importable
 from extractors.dedupe import fingerprint, fingerprint_key  # noqa: E402
 from extractors.records import Article  # noqa: E402
 from extractors.urls import article_id  # noqa: E402
-from warehouse import load  # noqa: E402
-from warehouse.clusters import NEAR_WINDOW  # noqa: E402
+from warehouse import clusters, load  # noqa: E402
 from warehouse.db import connect  # noqa: E402
 
 SEED = 20260301
@@ -136,16 +141,17 @@ def build(directory: Path, sizes: list[int], per_day: int) -> dict[int, Path]:
     return copies
 
 
-def probe_batch(history: int, b: int, batch_size: int, per_day: int) -> list[Article]:
-    """Batch `b` after `history` articles: new texts and copies of stored ones."""
-    rng = np.random.default_rng((SEED, history, b))
+def probe_batch(history: int, b: int, batch_size: int, per_day: int, run: int) -> list[Article]:
+    """Batch `b` of measurement `run` after `history` articles: new texts and copies."""
+    rng = np.random.default_rng((SEED, history, b, run))
     when = fetched_at(history, per_day) + timedelta(minutes=15 * (b + 1))
-    recent = max(0, history - int(per_day * NEAR_WINDOW.days * 0.9))
+    recent = max(0, history - int(per_day * clusters.NEAR_WINDOW.days * 0.9))
+    month = max(0, history - int(per_day * clusters.EXACT_WINDOW.days * 0.9))
     k = batch_size // 20  # 10 in a batch of 200
-    picks = list(rng.integers(recent, history, 4 * k)) + list(rng.integers(0, history, k))
+    picks = list(rng.integers(recent, history, 4 * k)) + list(rng.integers(month, history, k))
     batch = []
     for j in range(batch_size):
-        n = 10**9 + history * 1_000 + b * batch_size + j  # a URL no history article has
+        n = 10**9 + run * 10**7 + b * batch_size + j  # a URL and text no stored article has
         t = when + timedelta(seconds=j)
         if j >= 5 * k:
             batch.append(article(n, text_words(n), t))
@@ -186,11 +192,13 @@ def measure(
     load.assign_clusters = timed("assign", load.assign_clusters)
     load.index_fingerprints = timed("index", load.index_fingerprints)
     rows: list[dict] = []
+    run = int.from_bytes(os.urandom(2), "big")  # new texts unlike those of an earlier run
+    run_id = f"bench-{run}"
     con = connect(path)
-    load.start_run(con, "bench", None, fetched_at(history, per_day))
+    load.start_run(con, run_id, None, fetched_at(history, per_day))
     con.close()
     for b in range(batches):
-        batch = probe_batch(history, b, batch_size, per_day)
+        batch = probe_batch(history, b, batch_size, per_day, run)
         stored = [f"https://site{(n % OUTLETS)}.example/news/{n}"
                   for n in np.random.default_rng(b).integers(0, history, batch_size)]  # fmt: skip
         pairs = [(a.url, a.canonical_url) for a in batch] + [(u, u) for u in stored]
@@ -200,7 +208,7 @@ def measure(
         opened = time.perf_counter()
         known = load.known_urls(con, pairs)
         looked = time.perf_counter()
-        result = load.load_batch(con, load.LoadBatch("bench", articles=batch, keep_raw_html=False))
+        result = load.load_batch(con, load.LoadBatch(run_id, articles=batch, keep_raw_html=False))
         loaded = time.perf_counter()
         con.close()
         closed = time.perf_counter()
@@ -217,24 +225,34 @@ def measure(
             }
         )
     size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
-    return {"history": history, "batch_size": batch_size, "batches": rows, "file_bytes": size}
+    return {
+        "history": history, "batch_size": batch_size, "batches": rows, "file_bytes": size,
+        "peak_rss_bytes": _peak_rss(),
+    }  # fmt: skip
+
+
+def _peak_rss() -> int:
+    """This process's peak RSS: VmHWM, which exec resets (ru_maxrss keeps the parent's)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    (line,) = [x for x in status.splitlines() if x.startswith("VmHWM:")]
+    return int(line.split()[1]) * 1024
 
 
 def _run_measure(path: Path, args: argparse.Namespace, history: int, art: bool = False) -> dict:
     command = [
         sys.executable, __file__, "--measure", str(path), "--history", str(history),
         "--batches", str(args.batches), "--batch-size", str(args.batch_size),
-        "--per-day", str(args.per_day), *(["--art-index"] if art else []),
+        "--per-day", str(args.per_day), "--near-days", str(args.near_days),
+        "--exact-days", str(args.exact_days), *(["--art-index"] if art else []),
     ]  # fmt: skip
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)  # reaps it: its own peak RSS
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise SystemExit(f"measuring {path} failed (exit {proc.returncode})")
-    line = next(x for x in out.splitlines() if x.startswith(MARK))
-    return {**json.loads(line[len(MARK) :]), "peak_rss_bytes": usage.ru_maxrss * 1024}
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"measuring {path} failed (exit {done.returncode})")
+    line = next(x for x in done.stdout.splitlines() if x.startswith(MARK))
+    return json.loads(line[len(MARK) :])
 
 
 def summary(report: dict) -> dict[str, float]:
@@ -260,8 +278,13 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=12)
     parser.add_argument("--batch-size", type=int, default=200)
     parser.add_argument("--per-day", type=int, default=5_000)
+    parser.add_argument("--near-days", type=int, default=clusters.NEAR_WINDOW.days)
+    parser.add_argument("--exact-days", type=int, default=clusters.EXACT_WINDOW.days)
     parser.add_argument("--dir", type=Path, help="where the history files go (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the history files")
+    parser.add_argument(
+        "--reuse", action="store_true", help="measure the history files already in --dir"
+    )
     parser.add_argument(
         "--art-index",
         action="store_true",
@@ -270,6 +293,8 @@ def main() -> None:
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--history", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    clusters.NEAR_WINDOW = timedelta(days=args.near_days)  # read by assign_clusters
+    clusters.EXACT_WINDOW = timedelta(days=args.exact_days)
     if args.measure:
         report = measure(
             args.measure, args.history, args.batches, args.batch_size, args.per_day, args.art_index
@@ -279,11 +304,17 @@ def main() -> None:
     directory = Path(args.dir or tempfile.mkdtemp(prefix="marsad-dedupe-"))
     directory.mkdir(parents=True, exist_ok=True)
     sizes = sorted(args.sizes)
-    print(f"Building {max(sizes):,} articles of history in {directory} ({os.cpu_count()} cores)")
-    files = build(directory, sizes, args.per_day)
+    files = {size: directory / f"history-{size}.duckdb" for size in sizes}
+    if not (args.reuse and all(f.exists() for f in files.values())):
+        print(
+            f"Building {max(sizes):,} articles of history in {directory} ({os.cpu_count()} cores)"
+        )
+        files = build(directory, sizes, args.per_day)
     copies = args.batch_size // 4
     print(f"\nbatches of {args.batch_size} ({copies} copies), {args.batches} per size, "
-          f"{args.per_day:,} articles a day, near-copy window {NEAR_WINDOW.days} days")  # fmt: skip
+          f"{args.per_day:,} articles a day, windows: near copies {args.near_days} days, "
+          f"exact copies {args.exact_days} days; times in ms per article except known_urls, "
+          "a call for 400 URLs")  # fmt: skip
     header = (
         f"{'history':>14} {'dedupe ms':>10} {'(slowest)':>10} {'load_batch':>11} "
         f"{'close':>7} {'known_urls ms':>14} {'joined':>7} {'file MB':>8} {'peak RSS MB':>12}"
@@ -310,8 +341,7 @@ def main() -> None:
         )
     if len(sizes) > 1:
         ratio = figures[sizes[-1]]["dedupe"] / figures[sizes[0]]["dedupe"]
-        print(f"\ndedupe cost {sizes[-1]:,} / {sizes[0]:,}: {ratio:.2f}x "
-              "(ms/art: medians per article; load_batch and close also per article)")  # fmt: skip
+        print(f"\ndedupe cost {sizes[-1]:,} / {sizes[0]:,}: {ratio:.2f}x (medians)")
     if not args.keep and not args.dir:
         shutil.rmtree(directory, ignore_errors=True)
 

@@ -17,7 +17,7 @@ import pytest
 from extractors.dedupe import fingerprint
 from extractors.records import Article
 from extractors.urls import article_id
-from warehouse.clusters import NEAR_WINDOW, key_hash
+from warehouse.clusters import EXACT_WINDOW, NEAR_WINDOW, key_hash
 from warehouse.db import migrations, opened
 from warehouse.load import LoadBatch, load_batch, stored_entry_times
 
@@ -216,15 +216,23 @@ def test_a_new_article_joins_its_best_matching_earlier_article(db: Path) -> None
     assert found[whole.article_id] == (tail.article_id, tail.article_id)
 
 
-def test_near_copies_are_sought_within_the_window_exact_copies_always(db: Path) -> None:
+def test_copies_are_sought_within_their_windows(db: Path) -> None:
     near, exact = pair(SAME_STORY["changed number"]), pair(SAME_STORY["exact copy across outlets"])
-    old = [make(1, near["a"]), make(2, exact["a"])]
-    later = NEAR_WINDOW.total_seconds() / 60 + 60
-    new = [make(3, near["b"], minutes=later), make(4, exact["b"], minutes=later + 1)]
+    spelling = pair(SAME_STORY["spelling variants"])  # the same key once normalized
+    old = [make(1, near["a"]), make(2, exact["a"]), make(3, spelling["a"])]
+    week, month = (w.total_seconds() / 60 + 60 for w in (NEAR_WINDOW, EXACT_WINDOW))
+    new = [
+        make(4, near["b"], minutes=week),  # a near copy after NEAR_WINDOW: a cluster of its own
+        make(5, exact["b"], minutes=week),  # an exact copy within EXACT_WINDOW: joins
+    ]
+    later = make(6, spelling["b"], minutes=month)  # an exact copy after EXACT_WINDOW: alone
     load_in(db, "two_batches", old, new)
+    with opened(db) as con:
+        load_batch(con, LoadBatch("run", articles=[later]))
     found = clusters(db)
     assert found[new[0].article_id] == (new[0].article_id, None)
     assert found[new[1].article_id] == (old[1].article_id, old[1].article_id)
+    assert found[later.article_id] == (later.article_id, None)
 
 
 def test_articles_loaded_before_dedupe_find_their_exact_copies(tmp_path: Path) -> None:
@@ -271,6 +279,7 @@ def test_an_update_keeps_the_replaced_text_and_the_cluster(db: Path, mode: str) 
     head = make(1, p["a"], source="One", entry_updated_at=T0)
     copy = make(2, p["b"], source="Two", entry_updated_at=T0)
     update = revised(copy, other["a"], minutes=30, entry=T0 + timedelta(minutes=25))
+    copy.raw_html, update.raw_html = "<p>old</p>", "<p>new</p>"
     with opened(db) as con:
         if mode == "one_batch":
             result = load_batch(con, LoadBatch("run", articles=[head, copy], updates=[update]))
@@ -287,6 +296,7 @@ def test_an_update_keeps_the_replaced_text_and_the_cluster(db: Path, mode: str) 
         ).fetchall()
         times = stored_entry_times(con, [copy.canonical_url, head.canonical_url, "http://x/"])
         run = con.execute("SELECT articles_updated FROM ingest_runs").fetchone()[0]
+        html = con.execute("SELECT html FROM raw_pages").fetchall()
     assert result.articles_updated == 1
     assert row == (
         other["a"], update.fetched_at, copy.fetched_at, head.article_id, head.article_id,
@@ -295,6 +305,7 @@ def test_an_update_keeps_the_replaced_text_and_the_cluster(db: Path, mode: str) 
     assert revisions == [(copy.article_id, update.fetched_at, copy.title, p["b"])]
     assert times == {copy.canonical_url: update.entry_updated_at, head.canonical_url: T0}
     assert run == 1
+    assert html == [("<p>new</p>",)]  # reextract reads the text now stored
     with opened(db) as con:  # copies of the new text and of the old one both join it
         later = [make(10, other["b"], source="Three"), make(11, p["b"], source="Four")]
         load_batch(con, LoadBatch("run", articles=later))

@@ -5,7 +5,7 @@ exact key) and its LSH band hashes in `article_bands`, both appended in fetch or
 002). A new article joins the cluster of, in this order of preference:
 
 1. the first-seen stored article with its exact key (`dedupe.exact_key`: the content hash, or
-   for a short body the content hash with the title), however old;
+   for a short body the content hash with the title) fetched at most EXACT_WINDOW before;
 2. the first earlier article of the same batch with its exact key;
 3. its best-matching near copy: among the stored articles that share an LSH band with it and
    were fetched at most NEAR_WINDOW before the batch, and the earlier articles of the batch
@@ -16,10 +16,12 @@ Otherwise it starts a cluster. cluster_id is the article_id of the cluster's fir
 duplicate_of that id for every later member and NULL for the first. A body under MIN_TOKENS
 key tokens has no signature (dedupe's rule): it joins only an exact copy with the same title.
 
-Near copies are looked for in a window so that a lookup costs the same at any size of history:
-the band table is scanned only over the row groups of the window (their min/max zone maps on
-indexed_at skip the rest), and exact keys are found with a scan of one BIGINT column. News is
-copied within days; a text republished after NEAR_WINDOW still joins when it is an exact copy.
+Copies are looked for in a window so that a lookup costs the same at any size of history: both
+tables are read only over the row groups of the window (their min/max zone maps on indexed_at
+skip the rest). News is copied within days: near copies are sought NEAR_WINDOW back, and exact
+copies, which cost one BIGINT a text to find, EXACT_WINDOW back. Older texts stay stored; a copy
+that comes later starts a new cluster. (An ART index instead, measured at 1M articles: DuckDB
+rewrote most of it at every checkpoint and read most of it back after every open.)
 
 A revised article keeps its cluster: its new text is indexed as another row of the same article
 (its old rows stay), so copies of either version join it.
@@ -41,7 +43,10 @@ from extractors import dedupe
 from extractors.dedupe import SCHEME, Fingerprint
 from extractors.records import Article
 
-NEAR_WINDOW = timedelta(days=7)
+# How far back copies are looked for, before the batch's first fetch: a lookup reads the rows of
+# its window only, so its cost depends on how many articles a window holds, not on the history.
+NEAR_WINDOW = timedelta(days=7)  # LSH candidates: band hashes and signatures (61 values a text)
+EXACT_WINDOW = timedelta(days=30)  # exact keys: one BIGINT a text, so a longer reach is cheap
 # Verified candidates per article, the stored articles sharing the most bands first: bounds the
 # work when a band is common (a template bulletin repeated every day).
 MAX_CANDIDATES = 16
@@ -81,17 +86,22 @@ def assign_clusters(
     con: duckdb.DuckDBPyConnection,
     articles: Sequence[Article],
     *,
-    window: timedelta = NEAR_WINDOW,
+    window: timedelta | None = None,
+    exact_window: timedelta | None = None,
 ) -> int:
     """Set cluster_id and duplicate_of on each of `articles` (new articles, not stored yet),
     taken in order of fetched_at, as the module docstring says; return how many joined an
-    earlier article's cluster. Reads only: `index_fingerprints` stores the batch afterwards."""
+    earlier article's cluster. `window` and `exact_window` default to NEAR_WINDOW and
+    EXACT_WINDOW. Reads only: `index_fingerprints` stores the batch afterwards."""
     if not articles:
         return 0
     keys = [exact_key_of(a) for a in articles]
-    stored_exact = _stored_exact(con, {k for k in keys if k})
-    since = min(a.fetched_at for a in articles) - window
-    stored_near = _stored_candidates(con, articles, since)
+    first = min(a.fetched_at for a in articles)
+    stored_exact = _stored_exact(
+        con, {k for k in keys if k}, first - (exact_window or EXACT_WINDOW)
+    )
+    unmatched = [a if keys[i] not in stored_exact else None for i, a in enumerate(articles)]
+    stored_near = _stored_candidates(con, unmatched, first - (window or NEAR_WINDOW))
     batch_exact: dict[str, str] = {}
     batch_bands: dict[int, list[int]] = defaultdict(list)
     joined = 0
@@ -174,26 +184,39 @@ def _micros(moment: datetime) -> int:
     return (moment - EPOCH) // timedelta(microseconds=1)
 
 
-def _stored_exact(con: duckdb.DuckDBPyConnection, keys: set[str]) -> dict[str, str]:
-    """The cluster of the first-seen stored text of each exact key that is stored."""
+def _stored_exact(
+    con: duckdb.DuckDBPyConnection, keys: set[str], since: datetime
+) -> dict[str, str]:
+    """The cluster of the first-seen text indexed since `since` of each exact key found."""
     if not keys:
+        return {}
+    hashes = _integers(key_hash(k) for k in keys)
+    # First the narrow columns, over the window; then the keys and clusters, over the span of
+    # the texts found (copies are mostly of recent texts, so few row groups are read).
+    first, last = con.execute(
+        "SELECT min(indexed_at), max(indexed_at) FROM article_fingerprints "
+        f"WHERE indexed_at >= ? AND exact_hash IN ({hashes})",
+        [since],
+    ).fetchone()
+    if first is None:
         return {}
     rows = con.execute(
         "SELECT exact_key, arg_min(cluster_id, indexed_at) FROM article_fingerprints "
-        f"WHERE exact_hash IN ({_integers(key_hash(k) for k in keys)}) GROUP BY exact_key"
+        f"WHERE indexed_at BETWEEN ? AND ? AND exact_hash IN ({hashes}) GROUP BY exact_key",
+        [first, last],
     ).fetchall()
     return {key: cluster for key, cluster in rows if key in keys}
 
 
 def _stored_candidates(
-    con: duckdb.DuckDBPyConnection, articles: Sequence[Article], since: datetime
+    con: duckdb.DuckDBPyConnection, articles: Sequence[Article | None], since: datetime
 ) -> list[list[EarlierText]]:
-    """For each article, the stored texts indexed since `since` that share the most LSH bands
-    with it (at most MAX_CANDIDATES articles), with their rebuilt fingerprints."""
+    """For each article (None: none wanted), the stored texts indexed since `since` that share
+    the most LSH bands with it (at most MAX_CANDIDATES articles), with their fingerprints."""
     positions: dict[int, list[int]] = defaultdict(list)  # band -> articles of the batch
     own: dict[int, int] = {}
     for i, a in enumerate(articles):
-        if a.fingerprint is not None and not a.fingerprint.is_short:
+        if a is not None and a.fingerprint is not None and not a.fingerprint.is_short:
             own[i] = key_hash(a.article_id)
             for band in set(a.fingerprint.bands):
                 positions[band].append(i)
@@ -203,38 +226,45 @@ def _stored_candidates(
     con.register("probe_bands", pa.table({"band": pa.array(list(positions), pa.int64())}))
     try:
         rows = con.execute(
-            "SELECT b.band, b.fp_key FROM article_bands b JOIN probe_bands p ON b.band = p.band "
-            "WHERE b.indexed_at >= ?",
+            "SELECT b.band, b.fp_key, b.indexed_at FROM article_bands b "
+            "JOIN probe_bands p ON b.band = p.band WHERE b.indexed_at >= ?",
             [since],
         ).fetchall()
     finally:
         con.unregister("probe_bands")
     shared: list[Counter[int]] = [Counter() for _ in articles]
-    for band, fp_key in rows:
+    times: dict[int, list[datetime]] = defaultdict(list)  # a revised text has two
+    for band, fp_key, indexed_at in rows:
+        times[fp_key].append(indexed_at)
         for i in positions[band]:
             if fp_key != own[i]:
                 shared[i][fp_key] += 1
     chosen = [[k for k, _ in counts.most_common(MAX_CANDIDATES)] for counts in shared]
-    texts = _stored_texts(con, {k for keys in chosen for k in keys}, since)
+    wanted = {k for keys in chosen for k in keys}
+    found_at = [t for k in wanted for t in times[k]]
+    span = (min(found_at), max(found_at)) if found_at else None
+    texts = _stored_texts(con, wanted, span)
     for i, keys in enumerate(chosen):
         found[i] = [text for k in keys for text in texts.get(k, ())]
     return found
 
 
 def _stored_texts(
-    con: duckdb.DuckDBPyConnection, fp_keys: set[int], since: datetime
+    con: duckdb.DuckDBPyConnection, fp_keys: set[int], span: tuple[datetime, datetime] | None
 ) -> dict[int, list[EarlierText]]:
-    """Fingerprints of the current scheme indexed since `since`, by fp_key."""
-    if not fp_keys:
+    """Fingerprints of the current scheme indexed within `span` (the times their bands were
+    found at: a text and its bands are indexed together), by fp_key."""
+    if not fp_keys or span is None:
         return {}
     rows = con.execute(
         f"""
         SELECT fp_key, article_id, cluster_id, content_hash, n_tokens, shingle_count,
                lead_shingle_count, minhash, lead_minhash, indexed_at
         FROM article_fingerprints
-        WHERE indexed_at >= ? AND fp_key IN ({_integers(sorted(fp_keys))}) AND scheme = ?
+        WHERE indexed_at BETWEEN ? AND ? AND fp_key IN ({_integers(sorted(fp_keys))})
+          AND scheme = ?
         """,
-        [since, SCHEME.version],
+        [*span, SCHEME.version],
     ).fetchall()
     texts: dict[int, list[EarlierText]] = defaultdict(list)
     for key, article_id, cluster_id, chash, n_tokens, count, lead_count, sig, lead, at in rows:

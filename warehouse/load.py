@@ -353,8 +353,9 @@ def _insert_articles(con: duckdb.DuckDBPyConnection, articles: Sequence[Article]
 
 
 def _save_raw_pages(con: duckdb.DuckDBPyConnection, articles: Sequence[Article]) -> None:
-    """Keep each article's raw HTML; a refetched article's replaces the stored one."""
-    kept = [a for a in articles if a.raw_html]
+    """Keep each article's raw HTML; a refetched article's replaces the stored one (the last of
+    the batch's, when an article and its update arrive together)."""
+    kept = list({a.article_id: a for a in articles if a.raw_html}.values())
     if not kept:
         return
     table = pa.table(

@@ -3,7 +3,7 @@
 --
 -- Both tables are appended in the order texts are fetched and never updated, and carry no ART
 -- index on purpose: DuckDB's min/max zone map on indexed_at (one per row group) is the index.
--- Near-copy candidates are looked for in a time window (warehouse/clusters.py NEAR_WINDOW), so
+-- Copies are looked for in a time window (warehouse/clusters.py NEAR_WINDOW, EXACT_WINDOW), so
 -- a lookup reads only the row groups of that window, however long the history. An ART index on
 -- band was measured at 1M articles (53M band rows): each 200-article batch dirtied most of the
 -- index, so closing the file rewrote it (2.7-4 s), and a freshly opened file read most of it
