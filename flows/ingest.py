@@ -30,7 +30,7 @@ from extractors.feeds import FeedEntry
 from extractors.fetch import FetchPolicy
 from extractors.guard import AllowList
 from extractors.polling import PollBounds, is_due
-from extractors.urls import InvalidURL, canonical_url
+from extractors.urls import InvalidURL, article_id, canonical_url
 from extractors.workers import extract_one, warm_up
 from flows import progress
 from flows.config import Config, ConfigError, load_config
@@ -59,6 +59,7 @@ from warehouse.load import (
     pending_due,
     record_errors,
     start_run,
+    stored_entry_times,
 )
 from warehouse.publish import publish
 from warehouse.search import refresh_search_index
@@ -224,8 +225,11 @@ def ingest_batch(
     with opened(db, lock_timeout_s=config.warehouse.lock_timeout_s) as con:
         known = known_urls(con, [(e.url, canon) for _, e, canon in candidates])
         retries = pending_due(con, [t.name for t in targets], now)
+        dated = [canon for _, e, canon in candidates if e.url in known and e.updated_at]
+        entry_times = stored_entry_times(con, dated) if dated else {}
     contexts = {t.name: t.context for t in targets}
     jobs = plan_page_jobs(candidates, known, retries, contexts, batch, now)
+    jobs += plan_update_jobs(candidates, known, entry_times, {j.canonical_url for j in jobs})
     # Busy feeds are polled more often, quiet ones less: from the share of new entries.
     new_entries = Counter(p.target.name for p, e, _ in candidates if e.url not in known)
     batch.feed_updates = [
@@ -248,7 +252,14 @@ def ingest_batch(
             errors.append(
                 FetchErrorRecord(page.job.feed.name, page.job.entry.url, "extract", error, now)
             )
-    batch.articles = articles
+    updated = {j.entry.url: j.canonical_url for j in jobs if j.update}
+    for article in articles:
+        if article.url in updated:  # the same article again: keep its identity
+            article.canonical_url = updated[article.url]
+            article.article_id = article_id(article.canonical_url)
+            batch.updates.append(article)
+        else:
+            batch.articles.append(article)
     batch.errors += errors
     result = load(db, batch, config.warehouse.lock_timeout_s)
     for name, n in result.new_by_feed.items():
@@ -331,6 +342,25 @@ def plan_page_jobs(
                 first_seen_at=pending.first_seen_at,
             )
         )
+    return jobs
+
+
+def plan_update_jobs(
+    candidates: Sequence[Candidate],
+    known: set[str],
+    entry_times: dict[str, datetime | None],
+    queued: set[str],
+) -> list[PageJob]:
+    """Known articles to fetch again: their feed entry's updated time is newer than the one
+    stored when they were last loaded (an entry without an updated time never triggers this)."""
+    jobs: list[PageJob] = []
+    for poll, entry, canon in candidates:
+        if entry.url not in known or canon in queued or canon not in entry_times:
+            continue
+        stored = entry_times[canon]
+        if entry.updated_at and (stored is None or entry.updated_at > stored):
+            queued.add(canon)
+            jobs.append(PageJob(entry, canon, poll.target.context, update=True))
     return jobs
 
 

@@ -67,6 +67,7 @@ class PageJob:
     feed: FeedContext
     attempts: int = 0  # earlier failed attempts
     first_seen_at: datetime | None = None
+    update: bool = False  # a known article whose feed entry shows it was updated
 
 
 @dataclass

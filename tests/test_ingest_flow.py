@@ -147,3 +147,69 @@ def test_one_bad_feed_and_failing_pages_do_not_fail_the_pass(
         con.close()
     skipped = {f["feed"] for f in second["feeds"] if f["status"] == "skipped"}
     assert skipped == {"gone", "blocked"}
+
+
+def atom_feed(base: str, updated: str) -> bytes:
+    return f"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>urn:t</id>
+<updated>{updated}</updated>
+<entry><title>وزارة الكهرباء تعلن خطة الصيف</title><id>urn:a1</id>
+<link href="{base}/news/a1.html"/><published>2025-02-26T08:00:00Z</published>
+<updated>{updated}</updated><summary>خطة الصيف</summary></entry></feed>""".encode()
+
+
+def article_page(paragraphs: list[str]) -> bytes:
+    body = "".join(f"<p>{p}</p>" for p in paragraphs)
+    return (
+        "<html><head><meta charset='utf-8'><title>خطة الصيف</title></head>"
+        f"<body><article><h1>وزارة الكهرباء تعلن خطة الصيف</h1>{body}</article></body></html>"
+    ).encode()
+
+
+PARAGRAPHS = [
+    "أعلنت وزارة الكهرباء اليوم خطة جديدة لتجهيز المحافظات بالطاقة خلال أشهر الصيف المقبلة "
+    "بعد ارتفاع الطلب على الكهرباء في العام الماضي إلى مستويات غير مسبوقة في البلاد.",
+    "وقال المتحدث باسم الوزارة إن الخطة تشمل صيانة محطات التوليد وإضافة خطوط نقل جديدة "
+    "وتحسين التنسيق مع دول الجوار لاستيراد الطاقة عند الحاجة خلال ساعات الذروة.",
+]
+
+
+def test_an_updated_entry_refetches_the_article_and_keeps_a_revision(
+    prefect_server: str, sample_site: FixtureSite, tmp_path: Path
+) -> None:
+    site = sample_site
+    site.add_file(
+        "/feeds/atom.xml", atom_feed(site.base_url, "2025-02-26T08:00:00Z"), "application/atom+xml"
+    )
+    site.add_file("/news/a1.html", article_page(PARAGRAPHS), "text/html; charset=utf-8")
+    db = tmp_path / "marsad.duckdb"
+    config = write_config(
+        tmp_path / "marsad.toml",
+        db=db,
+        feeds=[{"name": "atom", "url": site.url("/feeds/atom.xml")}],
+    )
+    assert run(config, db)["articles_new"] == 1
+
+    edited = [*PARAGRAPHS, "وأضاف أن الوزارة ستنشر جدول التوزيع الجديد الأسبوع المقبل."]
+    site.add_file(
+        "/feeds/atom.xml", atom_feed(site.base_url, "2025-02-26T12:00:00Z"), "application/atom+xml"
+    )
+    site.add_file("/news/a1.html", article_page(edited), "text/html; charset=utf-8")
+    site.clear_log()
+    second = run(config, db)
+    assert second["articles_new"] == 0
+    assert [r.path for r in site.requests if r.path.startswith("/news/")] == ["/news/a1.html"]
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        body, updated, fetched = con.execute(
+            "SELECT body, updated_at, fetched_at FROM articles"
+        ).fetchone()
+        revisions = con.execute("SELECT body FROM article_revisions").fetchall()
+    finally:
+        con.close()
+    assert "جدول التوزيع" in body and updated > fetched
+    assert len(revisions) == 1 and "جدول التوزيع" not in revisions[0][0]
+
+    site.clear_log()
+    run(config, db)  # the same entry again: nothing refetched
+    assert [r.path for r in site.requests if r.path.startswith("/news/")] == []
