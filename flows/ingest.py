@@ -65,7 +65,7 @@ from warehouse.publish import publish
 from warehouse.search import refresh_search_index
 from warehouse.sql_server import opened_shared as opened
 
-FEEDS_PER_BATCH = 50
+FEEDS_PER_BATCH = 100
 
 
 @dataclass
