@@ -32,7 +32,6 @@ from extractors.guard import AllowList
 from extractors.polling import PollBounds, is_due
 from extractors.urls import InvalidURL, article_id, canonical_url
 from extractors.workers import extract_one, warm_up
-from flows import progress
 from flows.config import Config, ConfigError, load_config
 from flows.steps import (
     FeedPoll,
@@ -57,7 +56,6 @@ from warehouse.load import (
     known_urls,
     load_batch,
     pending_due,
-    record_errors,
     start_run,
     stored_entry_times,
 )
@@ -149,7 +147,6 @@ def run_pass(config: Config, db: Path, feeds: Sequence[str] | None, due_only: bo
     targets, skipped = select_feeds(config, states, feeds, due_only, started)
     summary = PassSummary(run_id, "running", feeds=skipped)
     logger.info("Pass %s: %d feeds to poll, %d skipped", run_id, len(targets), len(skipped))
-    progress.emit("start", feeds=len(targets))
     policy = fetch_policy(config)
     try:
         with extraction_pool() as pool:
@@ -177,7 +174,6 @@ def run_pass(config: Config, db: Path, feeds: Sequence[str] | None, due_only: bo
         description=describe_run(record),
     )
     logger.info(describe_run(record))
-    progress.emit("done", summary=summary)
     return {**record, "feeds": summary.table()}
 
 
@@ -237,7 +233,6 @@ def ingest_batch(
         for p in polls
         if p.update is not None
     ]
-    progress.emit("feeds", polled=len(polls), pages=len(jobs))
 
     pages = fetch_pages(jobs, policy, config.fetch.max_page_bytes)
     good, fallback = settle_pages(pages, batch, summaries, config.fetch.page_retry_passes, now)
@@ -265,7 +260,6 @@ def ingest_batch(
     for name, n in result.new_by_feed.items():
         if name in summaries:
             summaries[name].new = n
-    progress.emit("batch", feeds=len(polls), new=result.articles_new)
     return list(summaries.values())
 
 
@@ -456,9 +450,3 @@ def _definition(feed) -> FeedDefinition:  # type: ignore[no-untyped-def]
     return FeedDefinition(
         feed.name, feed.url, feed.source, feed.language, feed.timezone, feed.enabled
     )
-
-
-def record_load_failure(db: Path, run_id: str, error: str) -> None:
-    """Record that a batch could not be loaded (e.g. the warehouse stayed locked)."""
-    with opened(db) as con:
-        record_errors(con, run_id, [FetchErrorRecord(None, None, "load", error, datetime.now(UTC))])
