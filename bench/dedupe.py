@@ -1,7 +1,7 @@
 """Per-article cost of dedupe (story clusters) with 10k, 100k and 1M articles of history.
 
     python bench/dedupe.py [--sizes 10000 100000 1000000] [--batches 12] [--batch-size 200]
-                           [--per-day 5000] [--near-days 7] [--exact-days 30]
+                           [--per-day 5000] [--near-days 3] [--exact-days 30]
                            [--dir DIR] [--keep] [--reuse] [--art-index]
 
 1. History: one warehouse file grows to the largest size through the real load path
@@ -9,7 +9,7 @@
    reached. Bodies are random Arabic-like texts (150-600 words from a 30,000-word vocabulary
    drawn with a Zipf law, paragraphs of 40 words), fingerprinted with `fingerprint_key` on both
    cores; articles come from 50 outlets at `--per-day` articles a day, so history spans
-   size / per-day days. 1M takes about 40 minutes on 2 cores; progress is printed. With
+   size / per-day days. 1M takes about 25 minutes on 2 cores; progress is printed. With
    `--reuse` the files already in `--dir` (kept by `--keep`) are measured again instead.
 2. Measure, for each size in a subprocess of its own (its own peak RSS): `--batches` batches of
    `--batch-size`, each loaded the way a pass loads one (open the file, `load_batch`, close),
