@@ -8,12 +8,11 @@ state, so a pass killed at any point loses nothing: the next pass refetches what
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -30,31 +29,21 @@ from extractors.feeds import FeedEntry
 from extractors.fetch import FetchPolicy
 from extractors.guard import AllowList
 from extractors.polling import PollBounds, is_due
-from extractors.urls import InvalidURL, article_id, canonical_url
-from extractors.workers import extract_one, warm_up
+from extractors.urls import InvalidURL, canonical_url
+from flows import stream
 from flows.config import Config, ConfigError, load_config
-from flows.steps import (
-    FeedPoll,
-    FeedTarget,
-    PageJob,
-    PageResult,
-    extract_articles,
-    fetch_pages,
-    poll_feeds,
-    settle_feed_update,
-)
+from flows.steps import FeedPoll, FeedTarget, PageJob, poll_feeds, settle_feed_update
+from flows.stream import ExtractionPool, Loader, Settler, stream_pages
 from flows.summary import describe_run
 from warehouse.db import WarehouseError
 from warehouse.feeds import FeedDefinition, FeedState, feed_states, sync_feeds
 from warehouse.load import (
     FetchErrorRecord,
     LoadBatch,
-    LoadResult,
     PendingPage,
     SeenUrl,
     finish_run,
     known_urls,
-    load_batch,
     pending_due,
     start_run,
     stored_entry_times,
@@ -149,7 +138,7 @@ def run_pass(config: Config, db: Path, feeds: Sequence[str] | None, due_only: bo
     logger.info("Pass %s: %d feeds to poll, %d skipped", run_id, len(targets), len(skipped))
     policy = fetch_policy(config)
     try:
-        with extraction_pool() as pool:
+        with stream.extraction_pool() as pool:
             for start in range(0, len(targets), FEEDS_PER_BATCH):
                 batch = targets[start : start + FEEDS_PER_BATCH]
                 summary.feeds += ingest_batch(config, db, run_id, batch, policy, pool)
@@ -211,7 +200,7 @@ def ingest_batch(
     run_id: str,
     targets: Sequence[FeedTarget],
     policy: FetchPolicy,
-    pool: Executor | None,
+    pool: ExtractionPool,
 ) -> list[FeedSummary]:
     """Poll, fetch, extract and load one batch of feeds; returns only the feeds' summaries."""
     now = datetime.now(UTC)
@@ -223,43 +212,36 @@ def ingest_batch(
         retries = pending_due(con, [t.name for t in targets], now)
         dated = [canon for _, e, canon in candidates if e.url in known and e.updated_at]
         entry_times = stored_entry_times(con, dated) if dated else {}
-    contexts = {t.name: t.context for t in targets}
-    jobs = plan_page_jobs(candidates, known, retries, contexts, batch, now)
-    jobs += plan_update_jobs(candidates, known, entry_times, {j.canonical_url for j in jobs})
-    # Busy feeds are polled more often, quiet ones less: from the share of new entries.
-    new_entries = Counter(p.target.name for p, e, _ in candidates if e.url not in known)
-    batch.feed_updates = [
-        settle_feed_update(p, new_entries[p.target.name], poll_bounds(config), now)
-        for p in polls
-        if p.update is not None
-    ]
-
-    pages = fetch_pages(jobs, policy, config.fetch.max_page_bytes)
-    good, fallback = settle_pages(pages, batch, summaries, config.fetch.page_retry_passes, now)
-    articles, errors = extract_articles(good, pool, config.warehouse.keep_raw_html)
-    for page in fallback:  # past the retry cap: keep the feed's own text
-        article, error = extract_one(
-            page.job.entry, page.job.feed, page.fetched_at, None, None, False
+        contexts = {t.name: t.context for t in targets}
+        jobs = plan_page_jobs(candidates, known, retries, contexts, batch, now)
+        jobs += plan_update_jobs(candidates, known, entry_times, {j.canonical_url for j in jobs})
+        # Busy feeds are polled more often, quiet ones less: from the share of new entries.
+        new_entries = Counter(p.target.name for p, e, _ in candidates if e.url not in known)
+        batch.feed_updates = [
+            settle_feed_update(p, new_entries[p.target.name], poll_bounds(config), now)
+            for p in polls
+            if p.update is not None
+        ]
+    loader = Loader(db, config.warehouse.lock_timeout_s, get_run_logger())
+    settler = Settler(run_id, batch.keep_raw_html, config.fetch.page_retry_passes, loader.submit)
+    try:
+        stream_pages(
+            jobs, policy, config.fetch.max_page_bytes, pool, batch.keep_raw_html, settler.add
         )
-        if article is not None:
-            articles.append(article)
-        if error:
-            errors.append(
-                FetchErrorRecord(page.job.feed.name, page.job.entry.url, "extract", error, now)
-            )
-    updated = {j.entry.url: j.canonical_url for j in jobs if j.update}
-    for article in articles:
-        if article.url in updated:  # the same article again: keep its identity
-            article.canonical_url = updated[article.url]
-            article.article_id = article_id(article.canonical_url)
-            batch.updates.append(article)
-        else:
-            batch.articles.append(article)
-    batch.errors += errors
-    result = load(db, batch, config.warehouse.lock_timeout_s)
-    for name, n in result.new_by_feed.items():
+        # The feeds' state goes last, with the batch's own records: see flows/stream.py.
+        last = settler.last_chunk()
+        for name in ("articles", "updates", "pending", "done_pending", "errors"):
+            getattr(batch, name).extend(getattr(last, name))
+        batch.counters.add(last.counters)
+        loader.submit(batch)
+    finally:
+        totals = loader.finish()  # waits for the chunks already handed over
+    for name, n in totals.new_by_feed.items():
         if name in summaries:
             summaries[name].new = n
+    for name, n in settler.page_errors.items():
+        if name in summaries:
+            summaries[name].page_errors = n
     return list(summaries.values())
 
 
@@ -358,64 +340,6 @@ def plan_update_jobs(
     return jobs
 
 
-def settle_pages(
-    pages: Sequence[PageResult],
-    batch: LoadBatch,
-    summaries: dict[str, FeedSummary],
-    retry_passes: int,
-    now: datetime,
-) -> tuple[list[PageResult], list[PageResult]]:
-    """Sort fetched pages into those to extract and those to keep from the feed's text (failed
-    past the retry cap); failed pages under the cap stay pending for the next pass."""
-    good: list[PageResult] = []
-    fallback: list[PageResult] = []
-    for page in pages:
-        job = page.job
-        if page.error is None:
-            batch.counters.pages_fetched += 1
-            good.append(page)
-            if job.attempts:
-                batch.done_pending.append(job.canonical_url)
-            continue
-        batch.counters.pages_failed += 1
-        if job.feed.name in summaries:
-            summaries[job.feed.name].page_errors += 1
-        batch.errors.append(FetchErrorRecord(job.feed.name, job.entry.url, "page", page.error, now))
-        attempts = job.attempts + 1
-        if page.final or attempts >= retry_passes:  # final: no later pass could do better
-            fallback.append(page)
-            if job.attempts:
-                batch.done_pending.append(job.canonical_url)
-            continue
-        batch.pending.append(
-            PendingPage(
-                job.canonical_url,
-                job.feed.name,
-                job.entry.to_json(),
-                attempts,
-                page.error,
-                job.first_seen_at or now,
-                now,  # retried by the next pass that polls its feed
-            )
-        )
-    return good, fallback
-
-
-def load(db: Path, batch: LoadBatch, lock_timeout_s: float) -> LoadResult:
-    """Load the batch in one transaction. When the warehouse stays locked, the batch's feed state
-    is not saved either, so the next pass fetches the same entries again: nothing is lost."""
-    logger = get_run_logger()
-    with opened(db, lock_timeout_s=lock_timeout_s) as con:
-        result = load_batch(con, batch)
-    logger.info(
-        "Loaded %d new articles (%d copies of known stories), %d errors",
-        result.articles_new,
-        result.articles_duplicate,
-        result.errors,
-    )
-    return result
-
-
 @task(name="refresh-search-and-publish", cache_policy=NO_CACHE)
 def after_pass(config: Config, db: Path) -> None:
     """Bring new articles into full-text search (the cheap incremental refresh; maintenance
@@ -431,19 +355,10 @@ def after_pass(config: Config, db: Path) -> None:
 
 @contextmanager
 def extraction_pool() -> Iterator[Executor | None]:
-    """Processes for extraction (CPU-bound) on every core; none on a single-core machine."""
-    workers = os.cpu_count() or 1
-    if workers < 2:
-        yield None
-        return
-    context = multiprocessing.get_context("spawn")  # fork is unsafe beside Prefect's threads
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
-    for _ in range(workers):  # start every worker now, so their imports overlap with polling
-        pool.submit(warm_up)
-    try:
-        yield pool
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    """Processes for bulk extraction outside a pass (`marsad reextract`): one per core, or None
+    on a single-core machine."""
+    with stream.extraction_pool() as pool:
+        yield pool.executor
 
 
 def _definition(feed) -> FeedDefinition:  # type: ignore[no-untyped-def]

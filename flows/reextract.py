@@ -9,8 +9,9 @@ is read in the feed's configured timezone), and its row is updated only where a 
 a changed title or body keeps the replaced text in article_revisions. The warehouse is opened
 only to read a chunk and to write it back, so scheduled passes can run in between.
 
-Not redone: canonical URLs and article ids (rows keep theirs) and story clusters (a rebuilt
-article keeps its cluster; its new content_hash is stored, but the dedupe index is not).
+Not redone: canonical URLs and article ids (rows keep theirs) and story clusters: a rebuilt
+article keeps its cluster, and a new text fetched within EXACT_WINDOW is indexed for dedupe
+beside the old one, so that later copies of either join it (warehouse/reextract.py).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class ReextractSummary:
     pages: int = 0  # raw pages read
     changed: int = 0  # articles updated
     text_changed: int = 0  # of those, with a new title or body (old one in article_revisions)
+    indexed: int = 0  # of those, texts indexed for dedupe (fetched within EXACT_WINDOW)
     unchanged: int = 0
     no_entry: int = 0  # pages stored without their feed entry: cannot be rebuilt
     stale: int = 0  # refetched by a pass meanwhile: that pass stored newer text
@@ -129,6 +131,7 @@ def reextract(
             result = apply_reextracted(con, rebuilt, datetime.now(UTC))
         summary.changed += result.changed
         summary.text_changed += result.text_changed
+        summary.indexed += result.indexed
         summary.unchanged += result.unchanged
         summary.stale += result.stale
         if on_chunk is not None:
@@ -230,6 +233,13 @@ def print_summary(summary: ReextractSummary) -> None:
         f"articles changed    {summary.changed}"
         f"  (new title or body: {summary.text_changed}; the old text is in article_revisions)"
     )
+    if summary.text_changed:
+        from warehouse.clusters import EXACT_WINDOW
+
+        print(
+            f"dedupe index        {summary.indexed} new texts indexed  (those fetched within the"
+            f" last {EXACT_WINDOW.days} days: later copies look no further back)"
+        )
     print(f"unchanged           {summary.unchanged}")
     if summary.no_entry:
         print(f"skipped             {summary.no_entry}  (stored without their feed entry)")

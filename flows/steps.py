@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 from collections.abc import Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -24,17 +22,13 @@ from extractors.polling import (
     next_poll_after_failure,
     next_poll_after_success,
 )
-from extractors.records import Article
-from extractors.workers import extract_one, extract_packed
 from warehouse.feeds import FeedState, FeedUpdate
-from warehouse.load import FetchErrorRecord
 
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 )
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "")
-INLINE_EXTRACTION_MAX = 6  # smaller batches are extracted in-process: a pool costs more
 
 
 @dataclass(frozen=True)
@@ -268,45 +262,20 @@ async def _fetch_all(
             )
         )
     now = datetime.now(UTC)
-    pages = []
-    for job, result in zip(jobs, results, strict=True):
-        page = PageResult(job, now, content_type=result.content_type)
-        ctype = (result.content_type or "").split(";")[0].strip().lower()
-        if not result.ok:
-            page.error = result.error or f"HTTP {result.status}"
-            page.final = result.final
-        elif ctype not in HTML_TYPES:
-            page.error = f"the page is {ctype}, not HTML"
-            page.final = True
-        else:
-            page.html = decode_html(result.body or b"", result.content_type)
-        pages.append(page)
-    return pages
+    return [page_result(job, result, now) for job, result in zip(jobs, results, strict=True)]
 
 
-def extract_articles(
-    pages: Sequence[PageResult], pool: Executor | None, keep_raw_html: bool
-) -> tuple[list[Article], list[FetchErrorRecord]]:
-    """Extract and clean every page of the batch, on all cores when a pool is given. A page that
-    fails extraction falls back to the feed's own text and is recorded as an error."""
-    jobs = [
-        (p.job.entry, p.job.feed, p.fetched_at, p.html, p.content_type, keep_raw_html)
-        for p in pages
-    ]
-    if pool is None or len(jobs) <= INLINE_EXTRACTION_MAX:
-        outcomes = [extract_one(*job) for job in jobs]
+def page_result(job: PageJob, result: FetchResult, now: datetime) -> PageResult:
+    """A fetch's outcome as a page: its decoded HTML, or the error (final when no later pass
+    could do better: the page is not HTML, or the fetcher said so)."""
+    page = PageResult(job, now, content_type=result.content_type)
+    ctype = (result.content_type or "").split(";")[0].strip().lower()
+    if not result.ok:
+        page.error = result.error or f"HTTP {result.status}"
+        page.final = result.final
+    elif ctype not in HTML_TYPES:
+        page.error = f"the page is {ctype}, not HTML"
+        page.final = True
     else:
-        chunk = max(1, len(jobs) // (4 * (os.cpu_count() or 1)))
-        outcomes = list(pool.map(extract_packed, jobs, chunksize=chunk))
-    articles: list[Article] = []
-    errors: list[FetchErrorRecord] = []
-    for page, (article, error) in zip(pages, outcomes, strict=True):
-        if error:
-            errors.append(
-                FetchErrorRecord(
-                    page.job.feed.name, page.job.entry.url, "extract", error, page.fetched_at
-                )
-            )
-        if article is not None:
-            articles.append(article)
-    return articles, errors
+        page.html = decode_html(result.body or b"", result.content_type)
+    return page

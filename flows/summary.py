@@ -11,5 +11,6 @@ def describe_run(record: dict) -> str:
         f"{r.get('feeds_not_modified', 0)} not modified, {r.get('feeds_failed', 0)} failed); "
         f"{r.get('entries_seen', 0)} entries, {r.get('articles_new', 0)} new articles "
         f"({r.get('articles_duplicate', 0)} copies of known stories), "
+        f"{r.get('articles_updated', 0)} updated, "
         f"{r.get('pages_fetched', 0)} pages fetched, {r.get('errors', 0)} errors"
     )

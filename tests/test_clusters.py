@@ -1,4 +1,5 @@
-"""Story clusters in the warehouse: exact and near copies, teasers, short items, revisions.
+"""Story clusters in the warehouse: exact and near copies, teasers, short items, revisions,
+re-extracted texts.
 
 Texts come from the labeled pairs of tests/fixtures/dedupe/pairs.jsonl (see its README). Every
 clustering case runs three ways: both articles in one batch, in two load_batch calls, and in
@@ -20,6 +21,7 @@ from extractors.urls import article_id
 from warehouse.clusters import EXACT_WINDOW, NEAR_WINDOW, key_hash
 from warehouse.db import migrations, opened
 from warehouse.load import LoadBatch, load_batch, stored_entry_times
+from warehouse.reextract import Rebuilt, apply_reextracted
 
 PAIRS_FILE = Path(__file__).parent / "fixtures" / "dedupe" / "pairs.jsonl"
 PAIRS = [json.loads(line) for line in PAIRS_FILE.read_text(encoding="utf-8").splitlines()]
@@ -333,3 +335,52 @@ def test_an_update_of_an_unknown_url_is_loaded_as_new(db: Path) -> None:
         result = load_batch(con, LoadBatch("run", updates=[article]))
     assert (result.articles_new, result.articles_updated) == (1, 0)
     assert clusters(db) == {article.article_id: (article.article_id, None)}
+
+
+# -- re-extraction -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("after", "indexed"),
+    [(timedelta(hours=1), 1), (EXACT_WINDOW + timedelta(hours=1), 0)],
+    ids=["recent", "older_than_exact_window"],
+)
+def test_a_reextracted_text_is_indexed_under_the_articles_cluster(
+    db: Path, after: timedelta, indexed: int
+) -> None:
+    old = pair(APART["different stories"])["a"]
+    new = pair(SAME_STORY["changed number"])
+    head = make(1, old, source="One")
+    stored = make(2, old, source="Two")  # an exact copy: joins head's cluster
+    stored.raw_html = "<p>kept</p>"
+    with opened(db) as con:
+        load_batch(con, LoadBatch("run", articles=[head, stored]))
+        # A better extractor finds another text in the stored page (same URL, so same id).
+        rebuilt = make(2, new["a"], source="Two")
+        result = apply_reextracted(
+            con, [Rebuilt(rebuilt, stored.fetched_at)], stored.fetched_at + after
+        )
+        rows = con.execute(
+            "SELECT cluster_id, indexed_at, content_hash FROM article_fingerprints "
+            "WHERE article_id = ? ORDER BY content_hash = ?",
+            [stored.article_id, rebuilt.content_hash],
+        ).fetchall()
+        body = con.execute(
+            "SELECT body FROM articles WHERE article_id = ?", [stored.article_id]
+        ).fetchone()[0]
+    assert (result.text_changed, result.indexed) == (1, indexed)
+    assert body == new["a"]
+    # The new text is a row of the same article, in its cluster, at its page's fetch time.
+    assert (
+        rows
+        == [(head.article_id, stored.fetched_at, stored.content_hash)]
+        + [(head.article_id, stored.fetched_at, rebuilt.content_hash)] * indexed
+    )
+    if not indexed:
+        return
+    copy = make(3, new["b"], source="Three", minutes=90)  # a near copy of the new text
+    with opened(db) as con:
+        load_batch(con, LoadBatch("run", articles=[copy]))
+    found = clusters(db)
+    assert found[stored.article_id] == (head.article_id, head.article_id)
+    assert found[copy.article_id] == (head.article_id, head.article_id)

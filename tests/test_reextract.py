@@ -21,8 +21,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from extractors.article import FeedContext, decode_html
+from extractors.dedupe import fingerprint
 from extractors.feeds import parse_feed
 from extractors.records import Article
+from extractors.urls import article_id as id_of
 from extractors.workers import extract_one
 from flows.config import Config, load_config
 from flows.fixture_site import SAMPLE_SITE_ROOT
@@ -246,6 +248,36 @@ def test_extraction_runs_in_a_process_pool(config: Config, db: Path) -> None:
         summary = reextract(config, db, pool=pool)
     assert (summary.pages, summary.changed, summary.text_changed) == (16, 16, 16)
     assert not any(r["body"].endswith(JUNK.strip()) for r in rows(db).values())
+
+
+def test_a_new_text_is_indexed_so_that_later_copies_join_its_cluster(config: Config) -> None:
+    # An older extractor took the wrong block of a page fetched yesterday: the stored body, and
+    # the text indexed for dedupe, are another article's.
+    page, other = _sample_articles()[0], _sample_articles()[-1]
+    fetched = datetime.now(UTC) - timedelta(days=1)  # within every dedupe window of a new copy
+    wrong = copy.deepcopy(page)
+    wrong.fetched_at, wrong.body = fetched, other.body
+    wrong.fingerprint = fingerprint(other.body)
+    wrong.content_hash, wrong.word_count = other.content_hash, other.word_count
+    db = config.warehouse.path
+    with opened(db) as con:
+        start_run(con, "run1", None, fetched)
+        load_batch(con, LoadBatch(run_id="run1", articles=[wrong], keep_raw_html=True))
+
+    summary = reextract(config, db)
+    assert (summary.text_changed, summary.indexed) == (1, 1)
+    assert rows(db)[page.article_id]["body"] == page.body
+
+    # Another outlet's copy of the page's real text, fetched today, joins the article's story.
+    url = "http://127.0.0.1:8000/baghdadtoday/news/copy.html"
+    reprint = copy.deepcopy(page)
+    reprint.url = reprint.canonical_url = url
+    reprint.article_id, reprint.feed_name, reprint.source = id_of(url), "baghdadtoday", "B"
+    reprint.fetched_at, reprint.raw_html = fetched + timedelta(days=1), None
+    with opened(db) as con:
+        result = load_batch(con, LoadBatch(run_id="run1", articles=[reprint]))
+    assert result.articles_duplicate == 1
+    assert rows(db)[reprint.article_id]["cluster_id"] == page.article_id
 
 
 # -- the warehouse side ------------------------------------------------------------------------

@@ -356,7 +356,7 @@ def test_lookups_by_url_take_any_text_as_data(db: Path, url: str) -> None:
 def test_lookups_cover_more_values_than_one_statement_holds(
     db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("warehouse.load.LOOKUP_CHUNK", 2)
+    monkeypatch.setattr("warehouse.rows.LOOKUP_CHUNK", 2)
     articles = [article(n) for n in range(1, 8)]
     with opened(db) as con:
         load_batch(con, LoadBatch("run1", articles=articles[:5]))

@@ -5,19 +5,16 @@ retry, the errors met and the run's counters. Either all of it is committed or n
 pass killed at any point is recovered by the next one: feed validators are never saved without
 the articles they led to. Rows go in through Arrow tables, never one INSERT per row.
 
-Lookups by URL read the ART indexes of articles.canonical_url and article_urls.url: the values
-are written into the statement as string literals, the one form of a list for which DuckDB reads
-an index (bound parameters and joins with a probe table scan the whole column).
-
-A known canonical URL fetched again (LoadBatch.updates) keeps its row, article_id and cluster;
-when its text changed, the row takes the new text and updated_at, the replaced title and body
-go to article_revisions, and the new text is indexed for dedupe beside the old one.
+Lookups by URL read the ART indexes of articles.canonical_url and article_urls.url, through the
+IN lists of warehouse/rows.py. New articles join story clusters (warehouse/clusters.py). A known
+canonical URL fetched again (LoadBatch.updates) keeps its row, article_id and cluster; when its
+text changed, the row takes the new text and the replaced one is kept (warehouse/updates.py).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -28,7 +25,11 @@ from extractors.records import Article
 from warehouse.clusters import assign_clusters, index_fingerprints
 from warehouse.feeds import FeedUpdate, save_feed_updates
 
-LOOKUP_CHUNK = 1000  # values per IN list: DuckDB reads an index for up to 2048 matching rows
+# LOOKUP_CHUNK stays importable from here for callers from before the split; IN lists are cut
+# at warehouse.rows.LOOKUP_CHUNK, which is the one to change.
+from warehouse.rows import LOOKUP_CHUNK as LOOKUP_CHUNK
+from warehouse.rows import TIMESTAMP, article_table, insert_table, select_in, where_in
+from warehouse.updates import apply_updates
 
 
 @dataclass(frozen=True)
@@ -108,11 +109,11 @@ def known_urls(con: duckdb.DuckDBPyConnection, pairs: Iterable[tuple[str, str]])
     seen before, or an article with that canonical URL exists."""
     pairs = list(pairs)
     links = {
-        r[0] for r in _select_in(con, "SELECT url FROM article_urls", "url", [p[0] for p in pairs])
+        r[0] for r in select_in(con, "SELECT url FROM article_urls", "url", [p[0] for p in pairs])
     }
     rest = [canonical for url, canonical in pairs if url not in links]
     stored = {
-        r[0] for r in _select_in(con, "SELECT canonical_url FROM articles", "canonical_url", rest)
+        r[0] for r in select_in(con, "SELECT canonical_url FROM articles", "canonical_url", rest)
     }
     return {url for url, canonical in pairs if url in links or canonical in stored}
 
@@ -123,7 +124,7 @@ def stored_entry_times(
     """For each of `canonical_urls` that is stored, the updated time its feed entry had when the
     article was last loaded (None when the entry gave none). A pass refetches a known article
     whose entry now shows a newer time and loads it as one of LoadBatch.updates."""
-    rows = _select_in(
+    rows = select_in(
         con, "SELECT canonical_url, entry_updated_at FROM articles", "canonical_url", canonical_urls
     )
     return dict(rows)
@@ -195,7 +196,7 @@ def load_batch(con: duckdb.DuckDBPyConnection, batch: LoadBatch) -> LoadResult:
         _insert_articles(con, articles)
         index_fingerprints(con, articles)
         new = {id(a) for a in articles}
-        updated = _apply_updates(con, [u for u in batch.updates if id(u) not in new])
+        updated = apply_updates(con, [u for u in batch.updates if id(u) not in new])
         if batch.keep_raw_html:
             _save_raw_pages(con, [*articles, *updated])
         seen = list(batch.seen_urls) + [
@@ -240,116 +241,14 @@ def _new_articles(con: duckdb.DuckDBPyConnection, articles: Sequence[Article]) -
     unique: dict[str, Article] = {}
     for article in articles:
         unique.setdefault(article.canonical_url, article)
-    rows = _select_in(con, "SELECT canonical_url FROM articles", "canonical_url", unique)
+    rows = select_in(con, "SELECT canonical_url FROM articles", "canonical_url", unique)
     stored = {row[0] for row in rows}
     return [a for url, a in unique.items() if url not in stored]
 
 
-REVISED_COLUMNS = (
-    "title", "body", "summary", "author", "language", "dateline", "attribution", "is_breaking",
-    "tags", "word_count", "content_hash", "extraction",
-)  # fmt: skip
-
-
-def _apply_updates(con: duckdb.DuckDBPyConnection, updates: Sequence[Article]) -> list[Article]:
-    """Apply refetched known articles (the latest fetch of each URL wins) and return those
-    whose text changed. Each keeps its stored article_id, cluster_id and duplicate_of; a changed
-    one (other content hash or title; an update without a body changes nothing) gets the new
-    text columns and updated_at, its old title and body in article_revisions, and its new text
-    indexed for dedupe. Every one records its entry's updated time, so it is not refetched."""
-    latest: dict[str, Article] = {}
-    for update in sorted(updates, key=lambda a: a.fetched_at):
-        latest[update.canonical_url] = update
-    stored = {
-        row[0]: row[1:]
-        for row in _select_in(
-            con,
-            "SELECT canonical_url, article_id, title, body, content_hash, cluster_id, "
-            "duplicate_of FROM articles",
-            "canonical_url",
-            latest,
-        )
-    }
-    changed: list[Article] = []
-    replaced: list[tuple[str | None, str | None]] = []
-    for url, update in latest.items():
-        article_id, title, body, content_hash, cluster_id, duplicate_of = stored[url]
-        update.article_id, update.cluster_id, update.duplicate_of = (
-            article_id, cluster_id, duplicate_of,
-        )  # fmt: skip
-        if update.body and (update.content_hash != content_hash or update.title != title):
-            changed.append(update)
-            replaced.append((title, body))
-    _update_articles(con, list(latest.values()), ("entry_updated_at",))
-    if changed:
-        revisions = pa.table(
-            {
-                "article_id": [a.article_id for a in changed],
-                "revised_at": pa.array([a.fetched_at for a in changed], TIMESTAMP),
-                "title": [title for title, _ in replaced],
-                "body": [body for _, body in replaced],
-            }
-        )
-        _insert_table(con, "article_revisions", revisions)
-        _update_articles(con, changed, (*REVISED_COLUMNS, "updated_at"))
-        index_fingerprints(con, changed)
-    return changed
-
-
-def _update_articles(
-    con: duckdb.DuckDBPyConnection, articles: Sequence[Article], columns: Sequence[str]
-) -> None:
-    """Set `columns` of the stored rows of `articles` from them (a missing entry time keeps the
-    stored one)."""
-    table = _article_table(articles)
-    assignments = ", ".join(
-        f"{c} = coalesce(u.{c}, articles.{c})" if c == "entry_updated_at" else f"{c} = u.{c}"
-        for c in columns
-    )
-    ids = [a.article_id for a in articles]
-    con.register("update_batch", table)
-    try:
-        for clause, parameters in _where_in("articles.article_id", ids):
-            con.execute(
-                f"UPDATE articles SET {assignments} FROM update_batch u "
-                f"WHERE articles.article_id = u.article_id AND {clause}",
-                parameters,
-            )
-    finally:
-        con.unregister("update_batch")
-
-
-ARTICLE_COLUMNS = (
-    "article_id", "url", "canonical_url", "feed_name", "source", "title", "body", "summary",
-    "author", "published_at", "published_at_source", "fetched_at", "updated_at", "language",
-    "dateline", "attribution", "is_breaking", "tags", "word_count", "content_hash", "cluster_id",
-    "duplicate_of", "extraction", "entry_updated_at",
-)  # fmt: skip
-TIMESTAMP = pa.timestamp("us", tz="UTC")
-TIMESTAMP_COLUMNS = ("published_at", "fetched_at", "updated_at", "entry_updated_at")
-ARTICLE_SCHEMA = pa.schema(
-    [
-        (name, TIMESTAMP if name in TIMESTAMP_COLUMNS
-         else pa.bool_() if name == "is_breaking"
-         else pa.int32() if name == "word_count"
-         else pa.list_(pa.string()) if name == "tags"
-         else pa.string())
-        for name in ARTICLE_COLUMNS
-    ]
-)  # fmt: skip
-
-
-def _article_table(articles: Sequence[Article]) -> pa.Table:
-    """The articles as rows of the articles table; updated_at is the time of this fetch."""
-    columns = {name: [getattr(a, name, None) for a in articles] for name in ARTICLE_COLUMNS}
-    columns["updated_at"] = [a.fetched_at for a in articles]
-    columns["tags"] = [list(t) if t else None for t in columns["tags"]]
-    return pa.table(columns, schema=ARTICLE_SCHEMA)
-
-
 def _insert_articles(con: duckdb.DuckDBPyConnection, articles: Sequence[Article]) -> None:
     if articles:
-        _insert_table(con, "articles", _article_table(articles))
+        insert_table(con, "articles", article_table(articles))
 
 
 def _save_raw_pages(con: duckdb.DuckDBPyConnection, articles: Sequence[Article]) -> None:
@@ -368,7 +267,7 @@ def _save_raw_pages(con: duckdb.DuckDBPyConnection, articles: Sequence[Article])
             "entry": [json.dumps(a.entry, ensure_ascii=False) if a.entry else None for a in kept],
         }
     )
-    _insert_table(
+    insert_table(
         con,
         "raw_pages",
         table,
@@ -386,7 +285,7 @@ def _insert_seen_urls(
     ids = dict(article_ids)
     missing = {s.canonical_url for s in seen} - ids.keys()
     ids.update(
-        _select_in(con, "SELECT canonical_url, article_id FROM articles", "canonical_url", missing)
+        select_in(con, "SELECT canonical_url, article_id FROM articles", "canonical_url", missing)
     )
     first: dict[str, SeenUrl] = {}
     for s in sorted(seen, key=lambda s: s.seen_at):
@@ -403,13 +302,13 @@ def _insert_seen_urls(
             "first_seen_at": pa.array([s.seen_at for s in rows], TIMESTAMP),
         }
     )
-    _insert_table(con, "article_urls", table, "ON CONFLICT (url) DO NOTHING")
+    insert_table(con, "article_urls", table, "ON CONFLICT (url) DO NOTHING")
 
 
 def _save_pending(
     con: duckdb.DuckDBPyConnection, pending: Sequence[PendingPage], done: Sequence[str]
 ) -> None:
-    for clause, parameters in _where_in("canonical_url", done):
+    for clause, parameters in where_in("canonical_url", done):
         con.execute(f"DELETE FROM pending_pages WHERE {clause}", parameters)
     for p in pending:
         con.execute(
@@ -457,42 +356,4 @@ def _insert_errors(
             "occurred_at": pa.array([e.occurred_at for e in errors], TIMESTAMP),
         }
     )
-    _insert_table(con, "fetch_errors", table)
-
-
-def _insert_table(
-    con: duckdb.DuckDBPyConnection, name: str, rows: pa.Table, conflict: str = ""
-) -> None:
-    """INSERT the Arrow table's rows into the table `name`, columns matched by name."""
-    con.register("insert_rows", rows)
-    try:
-        columns = ", ".join(rows.column_names)
-        con.execute(f"INSERT INTO {name} ({columns}) SELECT {columns} FROM insert_rows {conflict}")
-    finally:
-        con.unregister("insert_rows")
-
-
-def _where_in(column: str, values: Iterable[str]) -> Iterator[tuple[str, list[str]]]:
-    """WHERE conditions, with their parameters, that together match the rows whose `column` is
-    one of `values`: IN lists of string literals (quotes doubled; DuckDB reads no escapes in
-    them), so that DuckDB reads the column's index. A value holding NUL, which a statement's
-    text cannot carry, is matched alone with a bound parameter."""
-    values = sorted(set(values))
-    plain = [v for v in values if "\x00" not in v]
-    for start in range(0, len(plain), LOOKUP_CHUNK):
-        chunk = plain[start : start + LOOKUP_CHUNK]
-        literals = ", ".join("'" + v.replace("'", "''") + "'" for v in chunk)
-        yield f"{column} IN ({literals})", []
-    for value in values:
-        if "\x00" in value:
-            yield f"{column} = ?", [value]
-
-
-def _select_in(
-    con: duckdb.DuckDBPyConnection, select: str, column: str, values: Iterable[str]
-) -> list[tuple]:
-    """Rows of `select` (SELECT ... FROM a table) whose `column` is one of `values`."""
-    rows: list[tuple] = []
-    for clause, parameters in _where_in(column, values):
-        rows += con.execute(f"{select} WHERE {clause}", parameters).fetchall()
-    return rows
+    insert_table(con, "fetch_errors", table)

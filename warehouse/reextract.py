@@ -8,13 +8,22 @@ seen (a scan of the id column only), then those rows by their ids, so each chunk
 same however large the archive and only one chunk of HTML is in memory.
 
 Values go into statements as string literals in IN lists: the one form of a list for which
-DuckDB reads the tables' ART indexes (see warehouse/load.py).
+DuckDB reads the tables' ART indexes (see warehouse/rows.py).
+
+A rebuilt article keeps its cluster, as a refetched one does (warehouse/updates.py): a new text
+is indexed for dedupe as another row of the same article, under its stored cluster_id and at the
+time its page was fetched, so that later copies of the new text join the cluster (copies of the
+old text still do: its rows stay). Only texts fetched within EXACT_WINDOW before the run are
+indexed: no later copy looks further back (warehouse/clusters.py), and rows of older times,
+appended now in article_id order, would widen the indexed_at zone maps that keep each lookup
+to its window.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,6 +32,8 @@ import duckdb
 import pyarrow as pa
 
 from extractors.records import Article
+from warehouse.clusters import EXACT_WINDOW, index_fingerprints
+from warehouse.rows import TIMESTAMP, insert_table, select_in, where_in
 
 # The columns re-extraction rebuilds; title and body are "the text" (a change keeps the old one
 # in article_revisions and sets updated_at). canonical_url, article_id, cluster and fetch times
@@ -32,8 +43,6 @@ REEXTRACTED_COLUMNS = (
     "dateline", "attribution", "is_breaking", "tags", "word_count", "content_hash", "extraction",
 )  # fmt: skip
 TEXT_COLUMNS = ("title", "body")
-MAX_IN_LIST = 1000  # ids per IN list: DuckDB reads an index for up to 2048 matching rows
-TIMESTAMP = pa.timestamp("us", tz="UTC")
 ROW_SCHEMA = pa.schema(
     [
         ("article_id", pa.string()),
@@ -81,6 +90,7 @@ class ApplyResult:
     unchanged: int
     stale: int  # refetched by a pass since they were read (or deleted): left alone
     changed_articles: tuple[Article, ...] = ()  # the rebuilt articles whose text changed
+    indexed: int = 0  # of those, texts indexed for dedupe (fetched within EXACT_WINDOW)
 
 
 def count_raw_pages(con: duckdb.DuckDBPyConnection, since: datetime | None = None) -> int:
@@ -123,12 +133,12 @@ def next_raw_pages(
         return RawChunk([], None)
     articles = {
         row[0]: row[1:]
-        for row in _select_in(
+        for row in select_in(
             con, "SELECT article_id, feed_name, source, fetched_at FROM articles", "article_id", ids
         )
     }
     zones = dict(con.execute("SELECT name, timezone FROM feeds").fetchall())
-    raw = _select_in(
+    raw = select_in(
         con,
         "SELECT article_id, url, fetched_at, content_type, html, entry FROM raw_pages",
         "article_id",
@@ -174,21 +184,24 @@ def apply_reextracted(
 ) -> ApplyResult:
     """In one transaction, write the rebuilt articles whose columns changed. A changed title or
     body keeps the replaced ones in article_revisions (revised_at = now) and sets updated_at to
-    `now`; a metadata-only change keeps updated_at. A page refetched since it was read (its
-    raw_pages.fetched_at moved) is left alone: the pass that refetched it stored newer text."""
+    `now`; a metadata-only change keeps updated_at. A changed text fetched within EXACT_WINDOW
+    before `now` is indexed for dedupe under the article's cluster (see the module docstring).
+    A page refetched since it was read (its raw_pages.fetched_at moved) is left alone: the pass
+    that refetched it stored newer text."""
     ids = [r.article.article_id for r in rebuilt]
     con.execute("BEGIN TRANSACTION")
     try:
         current = dict(
-            _select_in(con, "SELECT article_id, fetched_at FROM raw_pages", "article_id", ids)
+            select_in(con, "SELECT article_id, fetched_at FROM raw_pages", "article_id", ids)
         )
-        columns = ", ".join(("article_id", *REEXTRACTED_COLUMNS))
+        names = ("article_id", *REEXTRACTED_COLUMNS, "cluster_id", "duplicate_of")
         stored: dict[str, dict[str, Any]] = {
-            row[0]: dict(zip(("article_id", *REEXTRACTED_COLUMNS), row, strict=True))
-            for row in _select_in(con, f"SELECT {columns} FROM articles", "article_id", ids)
+            row[0]: dict(zip(names, row, strict=True))
+            for row in select_in(con, f"SELECT {', '.join(names)} FROM articles", "article_id", ids)
         }
         rows: list[tuple[Article, bool]] = []
         revisions: list[tuple[str, str | None, str | None]] = []
+        to_index: list[Article] = []
         stale = unchanged = 0
         for item in rebuilt:
             article = item.article
@@ -202,10 +215,15 @@ def apply_reextracted(
                 continue
             text = any(c in TEXT_COLUMNS for c in changed)
             rows.append((article, text))
+            article.cluster_id, article.duplicate_of = old["cluster_id"], old["duplicate_of"]
             if text:
                 revisions.append((article.article_id, old["title"], old["body"]))
+                if item.page_fetched_at >= now - EXACT_WINDOW:
+                    # indexed_at is the time of the page the text comes from, as for an update
+                    to_index.append(dataclasses.replace(article, fetched_at=item.page_fetched_at))
         _update_rows(con, rows, now)
         _insert_revisions(con, revisions, now)
+        index_fingerprints(con, sorted(to_index, key=lambda a: a.fetched_at))
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -216,6 +234,7 @@ def apply_reextracted(
         unchanged=unchanged,
         stale=stale,
         changed_articles=tuple(a for a, text in rows if text),
+        indexed=len(to_index),
     )
 
 
@@ -237,10 +256,11 @@ def _update_rows(
     )
     con.register("reextracted_rows", table)
     try:
-        for clause in _where_in("articles.article_id", columns["article_id"]):
+        for clause, parameters in where_in("articles.article_id", columns["article_id"]):
             con.execute(
                 f"UPDATE articles SET {assignments} FROM reextracted_rows u "
-                f"WHERE articles.article_id = u.article_id AND {clause}"
+                f"WHERE articles.article_id = u.article_id AND {clause}",
+                parameters,
             )
     finally:
         con.unregister("reextracted_rows")
@@ -261,32 +281,4 @@ def _insert_revisions(
             "body": [r[2] for r in revisions],
         }
     )
-    con.register("reextracted_revisions", table)
-    try:
-        con.execute(
-            "INSERT INTO article_revisions (article_id, revised_at, title, body) "
-            "SELECT article_id, revised_at, title, body FROM reextracted_revisions"
-        )
-    finally:
-        con.unregister("reextracted_revisions")
-
-
-def _where_in(column: str, values: Iterable[str]) -> Iterator[str]:
-    """Conditions that together match the rows whose `column` is one of `values`, as IN lists
-    of string literals (quotes doubled). article_ids are hex digests: they never hold NUL."""
-    values = sorted(set(values))
-    for start in range(0, len(values), MAX_IN_LIST):
-        literals = ", ".join(
-            "'" + v.replace("'", "''") + "'" for v in values[start : start + MAX_IN_LIST]
-        )
-        yield f"{column} IN ({literals})"
-
-
-def _select_in(
-    con: duckdb.DuckDBPyConnection, select: str, column: str, values: Iterable[str]
-) -> list[tuple]:
-    """Rows of `select` (SELECT ... FROM a table) whose `column` is one of `values`."""
-    rows: list[tuple] = []
-    for clause in _where_in(column, values):
-        rows += con.execute(f"{select} WHERE {clause}").fetchall()
-    return rows
+    insert_table(con, "article_revisions", table)

@@ -1,0 +1,292 @@
+"""A batch's pages as a stream: fetching, extraction and loading overlap.
+
+    fetch (event loop) -> extract (a process per core) -> settle -> load (one thread), by chunks
+
+Each page is handed to the extraction processes the moment it arrives, while other pages are
+still being fetched, and every CHUNK_ARTICLES settled articles are loaded by one loader thread
+while the rest goes on. At most `in_flight` pages are held between the start of their fetch and
+the end of their extraction, and at most MAX_QUEUED_CHUNKS chunks wait for the loader, so a
+batch's memory is bounded by those numbers, not by how many pages it has.
+
+Losing nothing: a chunk is loaded in one transaction with its pages' errors and retries. The
+feeds' state (validators, next poll) and the poll's own records go in the batch's last chunk,
+after all its articles: a pass killed between two chunks has stored whole chunks, which the next
+pass knows and skips, and that pass polls the feeds again in full since their state was not
+saved, so every entry that was not loaded is seen again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from extractors.fetch import Fetcher, FetchPolicy
+from extractors.records import Article
+from extractors.urls import article_id
+from extractors.workers import extract_one, extract_packed, warm_up
+from flows.steps import PAGE_ACCEPT, PageJob, PageResult, page_result
+from warehouse.load import FetchErrorRecord, LoadBatch, LoadResult, PendingPage, load_batch
+from warehouse.sql_server import opened_shared as opened
+
+CHUNK_ARTICLES = 500  # articles per load: a transaction's fixed cost against memory held
+MAX_QUEUED_CHUNKS = 2  # chunks waiting for the loader before extraction results wait instead
+PAGES_PER_WORKER = 6  # pages queued for each extraction process, so none waits for work
+
+
+class ExtractionPool:
+    """Processes for extraction (CPU-bound), one per core, started at once so that their imports
+    overlap with polling; none on a single-core machine (pages are then extracted in-process).
+    A process that dies (a page that crashes lxml, the kernel's OOM killer) breaks the pool: it
+    is started again and the page is kept with the feed's text, recorded as an error."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers if workers is not None else (os.cpu_count() or 1)
+        self._pool: ProcessPoolExecutor | None = None
+        if self.workers >= 2:
+            self._start()
+
+    def _start(self) -> None:
+        context = multiprocessing.get_context("spawn")  # fork is unsafe beside Prefect's threads
+        self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+        for _ in range(self.workers):
+            self._pool.submit(warm_up)
+
+    @property
+    def executor(self) -> ProcessPoolExecutor | None:
+        return self._pool
+
+    async def extract(self, args: tuple) -> tuple[Article | None, str | None]:
+        if self._pool is None:
+            return extract_one(*args)
+        pool = self._pool
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, extract_packed, args)
+        except BrokenProcessPool:
+            if self._pool is pool:  # the first page to notice restarts it
+                pool.shutdown(wait=False, cancel_futures=True)
+                self._start()
+            entry, feed, fetched_at, _html, _ctype, _keep = args
+            article, _ = extract_one(entry, feed, fetched_at, None, None, False)
+            return article, "the extraction process died on this page; kept the feed's text"
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+@contextmanager
+def extraction_pool() -> Iterator[ExtractionPool]:
+    pool = ExtractionPool()
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+@dataclass
+class StreamTotals:
+    """What the loads of one batch did, summed over its chunks."""
+
+    articles_new: int = 0
+    articles_duplicate: int = 0
+    articles_updated: int = 0
+    errors: int = 0
+    chunks: int = 0
+    new_by_feed: dict[str, int] = field(default_factory=dict)
+    page_errors_by_feed: dict[str, int] = field(default_factory=dict)
+
+    def add(self, result: LoadResult) -> None:
+        self.articles_new += result.articles_new
+        self.articles_duplicate += result.articles_duplicate
+        self.articles_updated += result.articles_updated
+        self.errors += result.errors
+        self.chunks += 1
+        for name, n in result.new_by_feed.items():
+            self.new_by_feed[name] = self.new_by_feed.get(name, 0) + n
+
+
+class Loader:
+    """Loads chunks in order on one thread of its own, so loading overlaps with fetching and
+    extraction. Each chunk opens the warehouse, loads in one transaction and closes it, so the
+    file is held only while a chunk loads: SQL clients can open it between chunks. A failed load
+    (the warehouse locked past `lock_timeout_s`, say) stops the batch at the next page, and the
+    chunks loaded before it stay stored."""
+
+    def __init__(self, db: Path, lock_timeout_s: float, logger: logging.Logger | None) -> None:
+        self.db = db
+        self.lock_timeout_s = lock_timeout_s
+        self.logger = logger
+        self.totals = StreamTotals()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="marsad-load")
+        self._queued: list[Future[LoadResult]] = []
+
+    def _load(self, chunk: LoadBatch) -> LoadResult:
+        with opened(self.db, lock_timeout_s=self.lock_timeout_s) as con:
+            return load_batch(con, chunk)
+
+    def submit(self, chunk: LoadBatch) -> None:
+        self._collect(block=len(self._queued) >= MAX_QUEUED_CHUNKS)
+        self._queued.append(self._thread.submit(self._load, chunk))
+
+    def finish(self) -> StreamTotals:
+        try:
+            self._collect(block=True, everything=True)
+        finally:
+            self._thread.shutdown(wait=True, cancel_futures=True)
+        return self.totals
+
+    def _collect(self, *, block: bool, everything: bool = False) -> None:
+        while self._queued and (block or self._queued[0].done()):
+            result = self._queued.pop(0).result()  # raises the load's error
+            self.totals.add(result)
+            if self.logger is not None:
+                self.logger.info(
+                    "Loaded %d new articles (%d copies of known stories, %d updated), %d errors",
+                    result.articles_new,
+                    result.articles_duplicate,
+                    result.articles_updated,
+                    result.errors,
+                )
+            block = everything
+
+
+class Settler:
+    """Sorts each fetched and extracted page into the current chunk: its article (new, or an
+    update of a known one), its error, its retry. Failed pages under the retry cap stay pending
+    for the next pass; past it, or when no pass could do better (`final`), the feed's text is
+    kept. A failed fetch of a known article's update changes nothing stored: the next pass sees
+    the entry's newer time again and retries."""
+
+    def __init__(
+        self,
+        run_id: str,
+        keep_raw_html: bool,
+        retry_passes: int,
+        flush: Callable[[LoadBatch], None],
+        chunk_articles: int | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.keep_raw_html = keep_raw_html
+        self.retry_passes = retry_passes
+        self.flush = flush
+        self.chunk_articles = chunk_articles or CHUNK_ARTICLES
+        self.page_errors: dict[str, int] = {}
+        self.chunk = self._new_chunk()
+
+    def _new_chunk(self) -> LoadBatch:
+        return LoadBatch(run_id=self.run_id, keep_raw_html=self.keep_raw_html)
+
+    def add(self, page: PageResult, outcome: tuple[Article | None, str | None] | None) -> None:
+        chunk, job, now = self.chunk, page.job, page.fetched_at
+        if page.error is None:
+            chunk.counters.pages_fetched += 1
+            if job.attempts:
+                chunk.done_pending.append(job.canonical_url)
+            article, error = outcome if outcome is not None else (None, "not extracted")
+            if error:
+                self._error(job, "extract", error, now)
+            self._keep(job, article)
+        else:
+            chunk.counters.pages_failed += 1
+            self.page_errors[job.feed.name] = self.page_errors.get(job.feed.name, 0) + 1
+            self._error(job, "page", page.error, now)
+            attempts = job.attempts + 1
+            if job.update:
+                pass  # the stored text stays; the entry's newer time brings it back next pass
+            elif page.final or attempts >= self.retry_passes:
+                if job.attempts:
+                    chunk.done_pending.append(job.canonical_url)
+                article, error = extract_one(job.entry, job.feed, now, None, None, False)
+                if error:
+                    self._error(job, "extract", error, now)
+                self._keep(job, article)
+            else:
+                chunk.pending.append(
+                    PendingPage(
+                        job.canonical_url,
+                        job.feed.name,
+                        job.entry.to_json(),
+                        attempts,
+                        page.error,
+                        job.first_seen_at or now,
+                        now,  # retried by the next pass that polls its feed
+                    )
+                )
+        if len(chunk.articles) + len(chunk.updates) >= self.chunk_articles:
+            self.flush(self.chunk)
+            self.chunk = self._new_chunk()
+
+    def _error(self, job: PageJob, stage: str, error: str, now: datetime) -> None:
+        self.chunk.errors.append(FetchErrorRecord(job.feed.name, job.entry.url, stage, error, now))
+
+    def _keep(self, job: PageJob, article: Article | None) -> None:
+        if article is None:
+            return
+        if job.update:  # the same article again: keep its identity
+            article.canonical_url = job.canonical_url
+            article.article_id = article_id(job.canonical_url)
+            self.chunk.updates.append(article)
+        else:
+            self.chunk.articles.append(article)
+
+    def last_chunk(self) -> LoadBatch:
+        """The chunk still open: the caller adds the batch's feed state to it and loads it."""
+        chunk, self.chunk = self.chunk, self._new_chunk()
+        return chunk
+
+
+def stream_pages(
+    jobs: Sequence[PageJob],
+    policy: FetchPolicy,
+    max_bytes: int,
+    pool: ExtractionPool,
+    keep_raw_html: bool,
+    settle: Callable[[PageResult, tuple[Article | None, str | None] | None], None],
+) -> None:
+    """Fetch every job's page and extract it, calling `settle(page, outcome)` in the calling
+    thread as each one finishes (outcome is None for a page that could not be fetched)."""
+    if jobs:
+        asyncio.run(_stream(jobs, policy, max_bytes, pool, keep_raw_html, settle))
+
+
+async def _stream(
+    jobs: Sequence[PageJob],
+    policy: FetchPolicy,
+    max_bytes: int,
+    pool: ExtractionPool,
+    keep_raw_html: bool,
+    settle: Callable[[PageResult, tuple[Article | None, str | None] | None], None],
+) -> None:
+    in_flight = asyncio.Semaphore(policy.concurrency + PAGES_PER_WORKER * pool.workers)
+
+    async def one(job: PageJob) -> None:
+        async with in_flight:
+            result = await fetcher.get(
+                job.entry.url, max_bytes=max_bytes, accept=PAGE_ACCEPT, obey_robots=True
+            )
+            page = page_result(job, result, datetime.now(UTC))
+            outcome = None
+            if page.error is None:
+                args = (job.entry, job.feed, page.fetched_at, page.html, page.content_type,
+                        keep_raw_html)  # fmt: skip
+                page.html = None  # the worker has its copy; this one is not needed any more
+                outcome = await pool.extract(args)
+        settle(page, outcome)
+
+    async with Fetcher(policy) as fetcher:
+        tasks = [asyncio.ensure_future(one(job)) for job in jobs]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()

@@ -1,0 +1,192 @@
+"""A batch's pages as a stream (flows/stream.py): settling pages into chunks, loading chunk by
+chunk with the feeds' state last, losing nothing when a pass stops between two chunks, and an
+extraction process that dies."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import duckdb
+import pytest
+
+import flows.stream as stream
+from extractors.article import FeedContext
+from extractors.feeds import FeedEntry
+from flows.fixture_site import FixtureSite
+from flows.steps import PageJob, PageResult
+from flows.stream import ExtractionPool, Settler
+from tests.conftest import write_config
+from tests.test_resilience import HTML, RSS, article_html, feed_xml, read
+from warehouse.load import LoadBatch
+
+CONTEXT = FeedContext(name="news", source="News", timezone=ZoneInfo("Asia/Baghdad"))
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+BODY = " ".join(["أكد المسؤولون اليوم أن العمل مستمر في المشروع وفق الخطة المعلنة."] * 8)
+
+
+def job(n: int, **kwargs: object) -> PageJob:
+    url = f"http://127.0.0.1:9/news/{n}.html"
+    entry = FeedEntry(url=url, title=f"خبر رقم {n}", summary=f"موجز الخبر رقم {n} " + BODY)
+    return PageJob(entry, url, CONTEXT, **kwargs)  # type: ignore[arg-type]
+
+
+def failed(page_job: PageJob, error: str = "HTTP 503 Service Unavailable") -> PageResult:
+    return PageResult(page_job, NOW, error=error)
+
+
+def settler(chunks: list[LoadBatch], size: int = 2) -> Settler:
+    return Settler("run", False, 3, chunks.append, chunk_articles=size)
+
+
+# Settling pages: plain functions, no network ----------------------------------------------
+
+
+def test_failed_pages_become_retries_then_the_feeds_text_and_chunks_fill_in_order() -> None:
+    chunks: list[LoadBatch] = []
+    s = settler(chunks)
+    s.add(failed(job(1)), None)  # first failure: retried by a later pass
+    s.add(failed(job(2, attempts=2)), None)  # third failure: the cap, kept from the feed
+    s.add(PageResult(job(3), NOW, error="disallowed by robots.txt", final=True), None)
+    assert [len(c.articles) for c in chunks] == [2]  # the chunk was handed over when full
+    first = chunks[0]
+    assert [a.url for a in first.articles] == [job(2).entry.url, job(3).entry.url]
+    assert {a.extraction for a in first.articles} == {"feed"}
+    assert [p.canonical_url for p in first.pending] == [job(1).canonical_url]
+    assert first.pending[0].attempts == 1
+    assert first.done_pending == [job(2).canonical_url]  # it was pending; not any more
+    assert first.counters.pages_failed == 3 and len(first.errors) == 3
+    assert s.page_errors == {"news": 3}
+    assert s.last_chunk().articles == []  # nothing left over
+
+
+def test_a_failed_refetch_of_an_updated_article_changes_nothing_and_is_not_retried() -> None:
+    chunks: list[LoadBatch] = []
+    s = settler(chunks)
+    s.add(failed(job(7, update=True, attempts=5)), None)  # past any cap: still no fallback
+    last = s.last_chunk()
+    assert chunks == []
+    assert last.articles == [] and last.updates == [] and last.pending == []
+    assert last.done_pending == [] and [e.stage for e in last.errors] == ["page"]
+    assert s.page_errors == {"news": 1}
+
+
+def test_extracted_updates_keep_the_stored_identity() -> None:
+    from extractors.workers import extract_one
+
+    chunks: list[LoadBatch] = []
+    s = settler(chunks, size=10)
+    page_job = job(4, update=True)
+    page = PageResult(page_job, NOW)
+    html = article_html("خبر محدث").decode()
+    outcome = extract_one(page_job.entry, CONTEXT, NOW, html, HTML, False)
+    s.add(page, outcome)
+    last = s.last_chunk()
+    assert last.articles == [] and len(last.updates) == 1
+    assert last.updates[0].canonical_url == page_job.canonical_url
+    assert last.counters.pages_fetched == 1
+
+
+# An extraction process that dies ----------------------------------------------------------
+
+
+def test_a_dead_extraction_process_keeps_the_page_from_the_feed_and_the_pool_restarts() -> None:
+    from extractors.workers import extract_one
+
+    pool = ExtractionPool(workers=2)
+    try:
+        page_job = job(5)
+        args = (page_job.entry, CONTEXT, NOW, article_html("خبر").decode(), HTML, False)
+        broken = pool.executor
+        assert broken is not None
+        broken.submit(os._exit, 1).exception()  # a worker dies: the pool is broken
+        article, error = asyncio.run(pool.extract(args))
+        assert error and "died" in error
+        assert article is not None and article.extraction == "feed"
+        assert pool.executor is not broken
+        again, error = asyncio.run(pool.extract(args))  # the new pool extracts the page
+        assert error is None and again is not None and again.extraction == "page"
+        assert again.body == extract_one(*args)[0].body  # type: ignore[union-attr]
+    finally:
+        pool.close()
+
+
+# The real flow: chunks, feed state last, a pass that stops between chunks ------------------
+
+
+def one_feed_site(site: FixtureSite, pages: int) -> list[str]:
+    paths = [f"/news/{n}.html" for n in range(pages)]
+    site.add_file("/feeds/a.xml", feed_xml(*(f"{{{{BASE}}}}{p}" for p in paths)), RSS)
+    for n, path in enumerate(paths):
+        site.add_file(path, article_html(f"خبر مختلف رقم {n} {'عن ' * n}الموضوع"), HTML)
+    return paths
+
+
+@pytest.mark.integration
+def test_chunks_are_loaded_as_they_fill_and_the_feeds_state_goes_last(
+    prefect_server: str, sample_site: FixtureSite, tmp_path: Path, monkeypatch
+) -> None:
+    from flows.ingest import ingest
+
+    one_feed_site(sample_site, 5)
+    monkeypatch.setattr(stream, "CHUNK_ARTICLES", 2)
+    submitted: list[tuple[int, int]] = []
+    real_submit = stream.Loader.submit
+
+    def spy(self: stream.Loader, chunk: LoadBatch) -> None:
+        submitted.append((len(chunk.articles), len(chunk.feed_updates)))
+        real_submit(self, chunk)
+
+    monkeypatch.setattr(stream.Loader, "submit", spy)
+    db = tmp_path / "marsad.duckdb"
+    feeds = [{"name": "a", "url": sample_site.url("/feeds/a.xml")}]
+    config = write_config(tmp_path / "marsad.toml", db=db, feeds=feeds)
+    record = ingest(config_path=str(config), db_path=str(db))
+    assert record["articles_new"] == 5 and record["pages_fetched"] == 5
+    assert submitted == [(2, 0), (2, 0), (1, 1)]  # the feed's state only with the last chunk
+    assert read(db, "SELECT count(DISTINCT canonical_url), count(*) FROM articles") == [(5, 5)]
+
+
+@pytest.mark.integration
+def test_a_pass_stopped_between_chunks_keeps_them_and_the_next_fetches_only_the_rest(
+    prefect_server: str, sample_site: FixtureSite, tmp_path: Path, monkeypatch
+) -> None:
+    from flows.ingest import ingest
+
+    site = sample_site
+    paths = one_feed_site(site, 6)
+    monkeypatch.setattr(stream, "CHUNK_ARTICLES", 2)
+    real_submit = stream.Loader.submit
+    calls: list[int] = []
+
+    def dies_after_one_chunk(self: stream.Loader, chunk: LoadBatch) -> None:
+        calls.append(len(chunk.articles))
+        if len(calls) > 1:
+            raise RuntimeError("stopped")  # the pass stops here: no later chunk is loaded
+        real_submit(self, chunk)
+
+    monkeypatch.setattr(stream.Loader, "submit", dies_after_one_chunk)
+    db = tmp_path / "marsad.duckdb"
+    feeds = [{"name": "a", "url": site.url("/feeds/a.xml")}]
+    config = write_config(tmp_path / "marsad.toml", db=db, feeds=feeds)
+    with pytest.raises(RuntimeError, match="stopped"):
+        ingest(config_path=str(config), db_path=str(db))
+    stored = {r[0] for r in read(db, "SELECT url FROM articles")}
+    assert len(stored) == 2  # the one chunk handed over before the stop
+    assert read(db, "SELECT etag, body_hash FROM feeds") == [(None, None)]
+
+    monkeypatch.setattr(stream.Loader, "submit", real_submit)
+    site.clear_log()
+    record = ingest(config_path=str(config), db_path=str(db))
+    assert record["articles_new"] == 4
+    fetched = sorted(r.path for r in site.requests if r.path.startswith("/news/"))
+    assert fetched == sorted(p for p in paths if site.url(p) not in stored)
+    assert read(db, "SELECT count(DISTINCT url), count(*) FROM articles") == [(6, 6)]
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM feeds WHERE etag IS NOT NULL").fetchone() == (1,)
+    finally:
+        con.close()
