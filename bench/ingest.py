@@ -32,7 +32,7 @@ if str(REPO) not in sys.path:  # run as a script: make `bench` importable
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 MARK = "@@bench "  # prefix of the lines a mode subprocess reports on; other output is ignored
-PER_HOST_CONCURRENCY = 16  # every synthetic feed is on the one host 127.0.0.1
+PER_HOST_CONCURRENCY = 4  # every synthetic feed is on the one host 127.0.0.1
 SAMPLE_PAGES = 50
 MB = 1024 * 1024
 

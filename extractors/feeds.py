@@ -194,6 +194,12 @@ def parse_feed(
     )
 
 
+def parse_feed_packed(args: tuple) -> ParsedFeed:
+    """parse_feed((body, url, content_type, tz)): the form a process pool calls."""
+    body, url, content_type, tz = args
+    return parse_feed(body, url=url, content_type=content_type, tz=tz)
+
+
 def detect_encoding(body: bytes, content_type: str | None = None) -> str:
     """The encoding a feed or page is written in, as a Python codec name.
 

@@ -205,7 +205,7 @@ def ingest_batch(
     """Poll, fetch, extract and load one batch of feeds; returns only the feeds' summaries."""
     now = datetime.now(UTC)
     batch = LoadBatch(run_id=run_id, keep_raw_html=config.warehouse.keep_raw_html)
-    polls = poll_feeds(targets, policy, config.fetch.max_feed_bytes)
+    polls = poll_feeds(targets, policy, config.fetch.max_feed_bytes, pool.executor)
     summaries, candidates = record_polls(polls, batch, now)
     with opened(db, lock_timeout_s=config.warehouse.lock_timeout_s) as con:
         known = known_urls(con, [(e.url, canon) for _, e, canon in candidates])

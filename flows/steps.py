@@ -8,11 +8,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from extractors.article import FeedContext, decode_html
-from extractors.feeds import FeedEntry, parse_feed
+from extractors.feeds import FeedEntry, ParsedFeed, parse_feed, parse_feed_packed
 from extractors.fetch import Fetcher, FetchPolicy, FetchResult
 from extractors.polling import (
     PollBounds,
@@ -75,33 +76,66 @@ class PageResult:
 
 
 def poll_feeds(
-    targets: Sequence[FeedTarget], policy: FetchPolicy, max_bytes: int
+    targets: Sequence[FeedTarget],
+    policy: FetchPolicy,
+    max_bytes: int,
+    executor: Executor | None = None,
 ) -> list[FeedPoll]:
-    """Poll a batch of feeds concurrently with conditional GET and parse what changed."""
-    return asyncio.run(_poll_all(targets, policy, max_bytes))
+    """Poll a batch of feeds concurrently with conditional GET and parse what changed: on the
+    extraction processes when `executor` is given (parsing is CPU-bound and the cores are
+    otherwise idle while a batch's feeds are polled), else here."""
+    return asyncio.run(_poll_all(targets, policy, max_bytes, executor))
 
 
 async def _poll_all(
-    targets: Sequence[FeedTarget], policy: FetchPolicy, max_bytes: int
+    targets: Sequence[FeedTarget],
+    policy: FetchPolicy,
+    max_bytes: int,
+    executor: Executor | None = None,
 ) -> list[FeedPoll]:
     async with Fetcher(policy) as fetcher:
-        results = await asyncio.gather(
-            *(
-                fetcher.get(
-                    t.url,
-                    max_bytes=max_bytes,
-                    etag=t.state.etag if t.state else None,
-                    last_modified=t.state.last_modified if t.state else None,
-                    accept=FEED_ACCEPT,
-                )
-                for t in targets
+
+        async def poll(target: FeedTarget) -> FeedPoll:
+            result = await fetcher.get(
+                target.url,
+                max_bytes=max_bytes,
+                etag=target.state.etag if target.state else None,
+                last_modified=target.state.last_modified if target.state else None,
+                accept=FEED_ACCEPT,
             )
-        )
-    return [interpret_poll(t, r, datetime.now(UTC)) for t, r in zip(targets, results, strict=True)]
+            parsed = None
+            if executor is not None and needs_parsing(target, result):
+                args = (result.body or b"", result.final_url, result.content_type,
+                        target.context.timezone)  # fmt: skip
+                try:
+                    loop = asyncio.get_running_loop()
+                    parsed = await loop.run_in_executor(executor, parse_feed_packed, args)
+                except Exception:
+                    parsed = None
+            return interpret_poll(target, result, datetime.now(UTC), parsed)
+
+        return list(await asyncio.gather(*(poll(t) for t in targets)))
 
 
-def interpret_poll(target: FeedTarget, result: FetchResult, now: datetime) -> FeedPoll:
-    """Turn a feed response into entries and the feed's new state (pure, so it is unit-tested)."""
+def needs_parsing(target: FeedTarget, result: FetchResult) -> bool:
+    """Whether interpret_poll will parse this response's body (see there)."""
+    state = target.state
+    if result.error or result.status is None or result.not_modified:
+        return False
+    if state and result.etag and result.etag == state.etag and state.body_hash:
+        return False
+    return not (state and state.body_hash == _body_hash(result.body or b""))
+
+
+def _body_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()[:32]
+
+
+def interpret_poll(
+    target: FeedTarget, result: FetchResult, now: datetime, parsed: ParsedFeed | None = None
+) -> FeedPoll:
+    """Turn a feed response into entries and the feed's new state (pure, so it is unit-tested);
+    `parsed` is the body already parsed by parse_feed, when it was."""
     state = target.state
     failures = state.consecutive_failures if state else 0
     hints = PollHints(
@@ -152,7 +186,7 @@ def interpret_poll(target: FeedTarget, result: FetchResult, now: datetime) -> Fe
             ),
         )
     body = result.body or b""
-    body_hash = hashlib.sha256(body).hexdigest()[:32]
+    body_hash = _body_hash(body)
     base = FeedUpdate(
         name=target.name,
         polled_at=now,
@@ -168,9 +202,10 @@ def interpret_poll(target: FeedTarget, result: FetchResult, now: datetime) -> Fe
     if state and state.body_hash == body_hash:
         # The server ignored our validators but sent the same bytes: nothing to parse.
         return FeedPoll(target, "not_modified", update=base, moved_to=moved, hints=hints)
-    parsed = parse_feed(
-        body, url=result.final_url, content_type=result.content_type, tz=target.context.timezone
-    )
+    if parsed is None:
+        parsed = parse_feed(
+            body, url=result.final_url, content_type=result.content_type, tz=target.context.timezone
+        )
     hints = PollHints(
         ttl_minutes=parsed.ttl_minutes,
         cache_control=hints.cache_control,

@@ -190,3 +190,26 @@ def test_a_pass_stopped_between_chunks_keeps_them_and_the_next_fetches_only_the_
         assert con.execute("SELECT count(*) FROM feeds WHERE etag IS NOT NULL").fetchone() == (1,)
     finally:
         con.close()
+
+
+def test_feeds_parsed_on_the_extraction_processes_give_the_same_polls(
+    sample_site: FixtureSite,
+) -> None:
+    from flows.steps import FeedTarget, poll_feeds
+    from tests.conftest import sample_feeds
+    from tests.test_resilience import POLICY
+
+    targets = [
+        FeedTarget(f["name"], f["url"], FeedContext(f["name"], f["name"], CONTEXT.timezone), None)
+        for f in sample_feeds(sample_site)
+    ]
+    here = poll_feeds(targets, POLICY, 1_000_000)
+    pool = ExtractionPool(workers=2)
+    try:
+        there = poll_feeds(targets, POLICY, 1_000_000, pool.executor)
+    finally:
+        pool.close()
+    assert [p.outcome for p in there] == ["ok"] * len(targets)
+    assert [p.entries for p in there] == [p.entries for p in here]
+    assert all(p.entries for p in there)
+    assert [p.update.body_hash for p in there] == [p.update.body_hash for p in here]  # type: ignore[union-attr]
