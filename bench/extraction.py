@@ -1,6 +1,7 @@
 """Extraction quality: marsad's stored bodies against ground truth, beside plain trafilatura.
 
     python bench/extraction.py [--shared DIR] [--settings NAME ...] [--json]
+    python bench/extraction.py --speed [--shared DIR]
 
 Rows: `plain trafilatura` is trafilatura.extract(html) with its defaults; `marsad shipped` is the
 body build_article stores (extract_page, then clean_body) with TRAFILATURA_OPTIONS as shipped;
@@ -21,7 +22,8 @@ body build_article stores (extract_page, then clean_body) with TRAFILATURA_OPTIO
    gives none) against htmldate's expected day on its 11 pages.
 
 ms/page is the median CPU time per page in a worker; pages are extracted on every core. Nothing
-touches the network.
+touches the network. `--speed` measures CPU per page instead, in one process: extract_one as a
+pass calls it, beside trafilatura.extract with its defaults and with fast=True (see speed()).
 """
 
 from __future__ import annotations
@@ -76,19 +78,25 @@ PRUNE_ARABIC_BOXES = [
     "[./*[self::h2 or self::h3 or self::h4 or self::strong or self::span]"
     f"[{' or '.join(f'contains(., {h!r})' for h in ARABIC_BOX_HEADINGS)}]]"
 ]
-# The knobs measured; a candidate sets some of them, the others are off.
+# The knobs measured; a candidate sets some of them, the others are off. "fallback_below" is
+# not trafilatura's: it stands for article.FALLBACK_BELOW_CHARS (fast, then the fallback
+# extractors for a text shorter than this).
 KNOBS_OFF = {
     "favor_precision": False, "favor_recall": False, "include_tables": False, "fast": False,
-    "prune_xpath": None,
+    "prune_xpath": None, "fallback_below": 0,
 }  # fmt: skip
+PRECISION_TABLES = {"favor_precision": True, "include_tables": True}
 SETTINGS: dict[str, dict] = {
     "defaults": {},
     "favor_precision": {"favor_precision": True},
     "favor_recall": {"favor_recall": True},
     "include_tables": {"include_tables": True},
-    "precision+tables": {"favor_precision": True, "include_tables": True},
+    "precision+tables": PRECISION_TABLES,
     "prune Arabic boxes": {"prune_xpath": PRUNE_ARABIC_BOXES},
     "fast (no fallback)": {"fast": True},
+    "precision+tables+fast": {**PRECISION_TABLES, "fast": True},
+    "p+t+fast fallback<500": {**PRECISION_TABLES, "fast": True, "fallback_below": 500},
+    "p+t+fast fallback<2000": {**PRECISION_TABLES, "fast": True, "fallback_below": 2000},
 }
 
 
@@ -256,8 +264,13 @@ def extract(job: tuple[Page, dict | None]) -> Extracted:
         text = trafilatura.extract(page.html) or ""
         return Extracted(text, text, time.process_time() - started)
     zone = ZoneInfo(page.timezone)
+    options = dict(options)
+    below = options.pop("fallback_below", article.FALLBACK_BELOW_CHARS)
     # The measured code reads its settings from the module; they are swapped for this call only.
-    with patch.dict(article.TRAFILATURA_OPTIONS, options, clear=True):
+    with (
+        patch.dict(article.TRAFILATURA_OPTIONS, options, clear=True),
+        patch.object(article, "FALLBACK_BELOW_CHARS", below),
+    ):
         content = extract_page(page.html, url=page.url, tz=zone)
         stored = build_article(  # a feed entry without text or date: all comes from the page
             FeedEntry(url=page.url),
@@ -395,6 +408,62 @@ def print_report(table: Sequence[dict]) -> None:
         )
 
 
+# -- speed: CPU per page, one process ------------------------------------------------------------
+
+
+def speed(corpora: Path, repeats: int = 3) -> None:
+    """Median over pages of the CPU time (the least of `repeats` runs) of extract_one, and of
+    trafilatura.extract with its defaults and fast, on the same pages in the same run: 60 pages
+    of bench/synthetic_site with their feed entries (dated, without author, as its feeds give
+    them), and the real Arabic pages (when the corpus is there) with an entry that gives
+    nothing (a page date or author must then come from the page: the costliest case) and with
+    one that gives a date and an author."""
+    from bench.synthetic_site import build_site
+    from extractors.feeds import parse_feed
+    from extractors.workers import extract_one
+
+    base = "http://127.0.0.1:1"
+    files = build_site(10, 10, base_url=base)
+    entries = {
+        entry.url: entry
+        for path, (body, _) in files.items()
+        if path.startswith("/feeds/")
+        for entry in parse_feed(body, url=base + path).entries
+    }
+    html_pages = [(base + p, b, c) for p, (b, c) in files.items() if p.endswith(".html")][:60]
+    sets = {"synthetic site": [(entries[u], decode_html(b, c), "UTC") for u, b, c in html_pages]}
+    if (corpora / "arabic-pages").is_dir():
+        real = arabic_pages(corpora / "arabic-pages")
+        sets["real Arabic, bare entry"] = [(FeedEntry(url=p.url), p.html, p.timezone) for p in real]
+        dated = {"published_at": datetime(2020, 1, 1, tzinfo=UTC), "author": "مراسلنا"}
+        sets["real Arabic, dated entry"] = [
+            (FeedEntry(url=p.url, **dated), p.html, p.timezone) for p in real
+        ]
+    ways = {
+        "marsad extract_one": lambda e, h, ctx: extract_one(e, ctx, FETCHED_AT, h, None, False),
+        "trafilatura default": lambda e, h, ctx: trafilatura.extract(h),
+        "trafilatura fast": lambda e, h, ctx: trafilatura.extract(h, fast=True),
+    }
+    print(f"{'pages':<26} {'n':>3} " + " ".join(f"{w:>20}" for w in ways) + "  ratios")
+    for name, pages in sets.items():
+        cpu: dict[str, list[float]] = {way: [] for way in ways}
+        for entry, html, zone in pages:
+            context = FeedContext(name="bench", source="bench", timezone=ZoneInfo(zone))
+            for way, run in ways.items():  # interleaved: machine noise hits every way alike
+                runs = []
+                for _ in range(repeats):
+                    started = time.process_time()
+                    run(entry, html, context)
+                    runs.append(time.process_time() - started)
+                cpu[way].append(min(runs))
+        ms = [1000 * statistics.median(cpu[way]) for way in ways]
+        print(
+            f"{name:<26} {len(pages):>3} "
+            + " ".join(f"{m:>17.1f} ms" for m in ms)
+            + f"  x{ms[0] / ms[1]:.2f} of default, x{ms[0] / ms[2]:.2f} of fast"
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
@@ -408,8 +477,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="candidate settings to measure beside the shipped ones (default: all)",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--speed", action="store_true", help="CPU per page, not quality")
     args = parser.parse_args(argv)
     corpora = args.shared / "corpora"
+    if args.speed:
+        speed(corpora)
+        return 0
     if not (corpora / "extraction-benchmark").is_dir() or not (corpora / "arabic-pages").is_dir():
         print(f"bench/extraction.py: no corpora under {corpora}; pass --shared", file=sys.stderr)
         return 2

@@ -32,6 +32,7 @@ if str(REPO) not in sys.path:  # run as a script: make `bench` importable
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 MARK = "@@bench "  # prefix of the lines a mode subprocess reports on; other output is ignored
+TASKS_TIMED = 10  # empty task runs timed to find Prefect's cost per task run
 PER_HOST_CONCURRENCY = 4  # every synthetic feed is on the one host 127.0.0.1
 SAMPLE_PAGES = 50
 MB = 1024 * 1024
@@ -105,7 +106,7 @@ def task_breakdown(flow_run_id: str) -> dict[str, dict[str, float]]:
 
 def mode_marsad(work: Path, base_url: str, feeds: int) -> None:
     started = time.perf_counter()
-    from prefect import flow
+    from prefect import flow, task
 
     from flows.ingest import ingest
 
@@ -119,6 +120,19 @@ def mode_marsad(work: Path, base_url: str, feeds: int) -> None:
     first_flow = time.perf_counter()
     empty()
     warm_flow = time.perf_counter() - first_flow
+
+    @task(name="bench-empty-task")
+    def nothing() -> None:
+        return None
+
+    @flow(name="bench-empty-tasks")
+    def empty_tasks(n: int) -> None:
+        for _ in range(n):
+            nothing()
+
+    t = time.perf_counter()
+    empty_tasks(TASKS_TIMED)
+    per_task = max(0.0, (time.perf_counter() - t - warm_flow) / TASKS_TIMED)
     db = work / "marsad.duckdb"
     config = write_config(work / "marsad.toml", db, base_url, feeds)
     report(phase="cold")
@@ -135,6 +149,7 @@ def mode_marsad(work: Path, base_url: str, feeds: int) -> None:
             "import_s": imported - started,
             "first_flow_s": first_flow - imported,
             "warm_flow_s": warm_flow,
+            "task_overhead_s": per_task,
             "wall_s": cold_s,
             "main_cpu_s": cold_cpu,
             "repoll_s": repoll_s,
@@ -242,7 +257,7 @@ class ModeRun:
         self.site, self.phase = site, "start"
         self.result: dict[str, Any] = {}
         self.marks: dict[str, int] = {"start": len(site.requests)}
-        self.peak = {"tree_mb": 0.0, "prefect_server_mb": 0.0}
+        self.peak = {"tree_mb": 0.0, "prefect_server_mb": 0.0, "own_mb": 0.0}
         command = [sys.executable, str(Path(__file__).resolve()), "--mode", mode]
         command += ["--base-url", site.base_url, "--work", str(work)]
         command += ["--feeds", str(args.feeds), "--articles", str(args.articles)]
@@ -309,6 +324,7 @@ class ModeRun:
                 pass  # a process ended between listing and reading
             self.peak["tree_mb"] = max(self.peak["tree_mb"], tree / MB)
             self.peak["prefect_server_mb"] = max(self.peak["prefect_server_mb"], server / MB)
+            self.peak["own_mb"] = max(self.peak["own_mb"], (tree - server) / MB)
             time.sleep(0.05)
 
 
@@ -354,6 +370,11 @@ def summarize(args: argparse.Namespace, site: dict[str, Any], results: dict[str,
         "limit_min_wall_s": site["pages"] / limit_rate,
         "marsad_share_of_limit": rate / limit_rate,
     }
+    task_runs = sum(v["runs"] for v in (marsad.get("cold_steps") or {}).values())
+    prefect_s = marsad["warm_flow_s"] + task_runs * marsad["task_overhead_s"]
+    figures["prefect_s"] = prefect_s
+    figures["prefect_share"] = prefect_s / marsad["wall_s"]
+    figures["task_runs"] = task_runs
     if naive:
         figures["naive_articles_per_s"] = naive["articles"] / naive["wall_s"]
         figures["marsad_over_naive"] = rate / figures["naive_articles_per_s"]
@@ -404,8 +425,19 @@ def print_report(args: argparse.Namespace, site: dict[str, Any], results: dict, 
         f"{marsad['warm_flow_s']:.2f} s"
     )
     print(
+        f"Prefect's own cost in the cold pass: a flow run {marsad['warm_flow_s']:.2f} s + "
+        f"{figures['task_runs']:.0f} task runs x {marsad['task_overhead_s']:.3f} s (empty ones, "
+        f"timed) = {figures['prefect_s']:.2f} s = {100 * figures['prefect_share']:.1f}% of it"
+    )
+    print(
+        f"main process CPU in the cold pass: {marsad['main_cpu_s']:.1f} s "
+        f"({1000 * marsad['main_cpu_s'] / max(1, marsad['articles']):.2f} ms per article; fetching,"
+        " feed state, dedupe and loading, Prefect; extraction runs in the workers)"
+    )
+    print(
         f"marsad memory: peak RSS of its process tree {marsad['tree_mb']:.0f} MB, of which "
-        f"Prefect's temporary server {marsad['prefect_server_mb']:.0f} MB; main process "
+        f"Prefect's temporary server {marsad['prefect_server_mb']:.0f} MB (marsad's own "
+        f"processes {marsad['own_mb']:.0f} MB); main process "
         f"{marsad['self_maxrss_mb']:.0f} MB, largest finished worker "
         f"{marsad['children_maxrss_mb']:.0f} MB"
     )

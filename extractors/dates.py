@@ -172,15 +172,20 @@ def resolve_published_at(
     """The first plausible date of feed -> page -> text -> fetched_at. A candidate later than
     fetched_at (+10 minutes) or before 1990 is rejected and the next one tried. Aware UTC."""
     _require_aware(fetched_at)
-    latest = fetched_at + FUTURE_TOLERANCE
     for source, candidate in (("feed", feed), ("page", page)):
-        if candidate is not None:
-            candidate = _as_utc(candidate, tz)
-            if EARLIEST <= candidate <= latest:
-                return PublishedAt(candidate, source)
+        if is_plausible(candidate, fetched_at=fetched_at, tz=tz):
+            return PublishedAt(_as_utc(candidate, tz), source)
     if text and (found := find_date_in_text(text, fetched_at=fetched_at, tz=tz)):
         return PublishedAt(found, "text")
     return PublishedAt(fetched_at.astimezone(UTC), "fetched")
+
+
+def is_plausible(candidate: datetime | None, *, fetched_at: datetime, tz: ZoneInfo) -> bool:
+    """Whether resolve_published_at would take this candidate: not None, from 1990 on and not
+    later than fetched_at (+10 minutes); a naive one is read in tz."""
+    if candidate is None:
+        return False
+    return EARLIEST <= _as_utc(candidate, tz) <= fetched_at + FUTURE_TOLERANCE
 
 
 _META_NAMES = (
@@ -213,6 +218,11 @@ def page_date_from_html(html: str, *, tz: ZoneInfo) -> datetime | None:
         )
     except (etree.ParserError, ValueError):
         return None
+    return page_date_from_tree(root, tz=tz)
+
+
+def page_date_from_tree(root: lxml_html.HtmlElement, *, tz: ZoneInfo) -> datetime | None:
+    """page_date_from_html on a page already parsed (extractors.article parses it once)."""
     for raw in _page_date_strings(root):
         found = parse_feed_date(raw, tz=tz)
         if found is not None and found >= EARLIEST and found.year <= datetime.now(UTC).year + 1:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from extractors.article import FeedContext, build_article, extract_page
+from extractors.dates import is_plausible
 from extractors.feeds import FeedEntry
 from extractors.records import Article
 
@@ -35,7 +36,15 @@ def extract_one(
     error = None
     if html:
         try:
-            page = extract_page(html, url=entry.url, tz=feed.timezone)
+            # What the feed gives wins in build_article: the page is not searched for it.
+            feed_dated = is_plausible(entry.published_at, fetched_at=fetched_at, tz=feed.timezone)
+            page = extract_page(
+                html,
+                url=entry.url,
+                tz=feed.timezone,
+                find_date_text=not feed_dated,
+                find_author=not entry.author,
+            )
             article = build_article(
                 entry,
                 feed,
