@@ -33,7 +33,7 @@ from extractors.urls import InvalidURL, canonical_url
 from flows import stream
 from flows.config import Config, ConfigError, load_config
 from flows.steps import FeedPoll, FeedTarget, PageJob, poll_feeds, settle_feed_update
-from flows.stream import ExtractionPool, Loader, Settler, stream_pages
+from flows.stream import ExtractionPool, Loader, Settler, limit_memory, stream_pages
 from flows.summary import describe_run
 from warehouse.db import WarehouseError
 from warehouse.feeds import FeedDefinition, FeedState, feed_states, sync_feeds
@@ -208,6 +208,7 @@ def ingest_batch(
     polls = poll_feeds(targets, policy, config.fetch.max_feed_bytes, pool.executor)
     summaries, candidates = record_polls(polls, batch, now)
     with opened(db, lock_timeout_s=config.warehouse.lock_timeout_s) as con:
+        limit_memory(con)
         known = known_urls(con, [(e.url, canon) for _, e, canon in candidates])
         retries = pending_due(con, [t.name for t in targets], now)
         dated = [canon for _, e, canon in candidates if e.url in known and e.updated_at]

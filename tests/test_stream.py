@@ -213,3 +213,22 @@ def test_feeds_parsed_on_the_extraction_processes_give_the_same_polls(
     assert [p.entries for p in there] == [p.entries for p in here]
     assert all(p.entries for p in there)
     assert [p.update.body_hash for p in there] == [p.update.body_hash for p in here]  # type: ignore[union-attr]
+
+
+def test_a_pass_connection_caps_duckdb_memory(tmp_path: Path) -> None:
+    from flows.stream import PASS_MEMORY_LIMIT, limit_memory
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    try:
+        before = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        assert limit_memory(con) is con
+        after = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    finally:
+        con.close()
+    cap = duckdb.connect()
+    try:
+        cap.execute(f"SET memory_limit = '{PASS_MEMORY_LIMIT}'")
+        expected = cap.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    finally:
+        cap.close()
+    assert after == expected and after != before
