@@ -390,3 +390,34 @@ def same_story(
             return True
         return containment(small, big) >= thresholds.containment
     raise TypeError("same_story compares two Fingerprints or two shingle sets, not a mix")
+
+
+def same_story_many(
+    a: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    b: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    thresholds: Thresholds = THRESHOLDS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`same_story` on P pairs of signed Fingerprints at once, for clustering a batch without a
+    Python loop over its candidates. Each side is (content hash codes, minhash P x NUM_PERM,
+    shingle counts, lead minhash P x LEAD_PERM, lead shingle counts); equal codes mean equal
+    content hashes. Returns (accepted, estimated Jaccard) per pair: the same decisions and
+    floats as same_story and estimate_jaccard (the same IEEE operations, in the same order)."""
+    codes_a, sig_a, n_a, lead_a, lead_n_a = a
+    codes_b, sig_b, n_b, lead_b, lead_n_b = b
+    j = (sig_a == sig_b).sum(axis=1) / sig_a.shape[1]
+    accepted = (codes_a == codes_b) | (j >= thresholds.jaccard)
+    accepted |= _containment_many(j, n_a, n_b) >= thresholds.containment
+    if lead_a.shape[1] and lead_b.shape[1]:
+        teaser = np.minimum(n_a, n_b) <= thresholds.teaser_shingles
+        j_lead = (lead_a == lead_b).sum(axis=1) / lead_a.shape[1]
+        lead = _containment_many(j_lead, lead_n_a, lead_n_b) >= thresholds.lead_containment
+        accepted |= teaser & lead
+    return accepted, j
+
+
+def _containment_many(j: np.ndarray, n_a: np.ndarray, n_b: np.ndarray) -> np.ndarray:
+    """estimate_containment over arrays."""
+    small = np.minimum(n_a, n_b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.minimum(1.0, j * (n_a + n_b) / ((1.0 + j) * small))
+    return np.where(small > 0, ratio, 0.0)

@@ -124,6 +124,14 @@ class StreamTotals:
             self.new_by_feed[name] = self.new_by_feed.get(name, 0) + n
 
 
+def limit_memory(con: T) -> T:
+    """Cap DuckDB's memory for a connection of the pass's own (PASS_MEMORY_LIMIT); a connection
+    through `marsad serve-sql` is the server's, and its settings are left alone."""
+    if isinstance(con, duckdb.DuckDBPyConnection):
+        con.execute(f"SET memory_limit = '{PASS_MEMORY_LIMIT}'")
+    return con
+
+
 class Loader:
     """Loads chunks in order on one thread of its own, so loading overlaps with fetching and
     extraction. Each chunk opens the warehouse, loads in one transaction and closes it, so the
@@ -142,14 +150,6 @@ class Loader:
     def _load(self, chunk: LoadBatch) -> LoadResult:
         with opened(self.db, lock_timeout_s=self.lock_timeout_s) as con:
             return load_batch(limit_memory(con), chunk)
-
-
-def limit_memory(con: T) -> T:
-    """Cap DuckDB's memory for a connection of the pass's own (PASS_MEMORY_LIMIT); a connection
-    through `marsad serve-sql` is the server's, and its settings are left alone."""
-    if isinstance(con, duckdb.DuckDBPyConnection):
-        con.execute(f"SET memory_limit = '{PASS_MEMORY_LIMIT}'")
-    return con
 
     def submit(self, chunk: LoadBatch) -> None:
         self._collect(block=len(self._queued) >= MAX_QUEUED_CHUNKS)

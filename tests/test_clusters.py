@@ -9,6 +9,7 @@ two calls with the file closed and reopened between them (the band table survive
 from __future__ import annotations
 
 import json
+import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,12 +19,19 @@ import pytest
 from extractors.dedupe import fingerprint
 from extractors.records import Article
 from extractors.urls import article_id
-from warehouse.clusters import EXACT_WINDOW, NEAR_WINDOW, key_hash
+from warehouse.clusters import (
+    BATCH_FANOUT,
+    EXACT_WINDOW,
+    MAX_CANDIDATES,
+    NEAR_WINDOW,
+    key_hash,
+)
 from warehouse.db import migrations, opened
 from warehouse.load import LoadBatch, load_batch, stored_entry_times
 from warehouse.reextract import Rebuilt, apply_reextracted
 
 PAIRS_FILE = Path(__file__).parent / "fixtures" / "dedupe" / "pairs.jsonl"
+LETTERS = "ابتثجحخدذرزسشصضطظعغفقكلمنهو"  # key normalization leaves these as they are
 PAIRS = [json.loads(line) for line in PAIRS_FILE.read_text(encoding="utf-8").splitlines()]
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 MODES = ("one_batch", "two_batches", "reopened")
@@ -384,3 +392,49 @@ def test_a_reextracted_text_is_indexed_under_the_articles_cluster(
     found = clusters(db)
     assert found[stored.article_id] == (head.article_id, head.article_id)
     assert found[copy.article_id] == (head.article_id, head.article_id)
+
+
+def boilerplate_batch(n: int) -> tuple[list[str], str]:
+    """`n` unrelated stories that all open with the same boilerplate paragraph (its lead bands
+    are shared by every story), and a near copy of the last one (one word in 20 replaced)."""
+    rng = random.Random(8)
+    vocabulary = ["".join(rng.choices(LETTERS, k=rng.randint(3, 7))) for _ in range(3000)]
+    boilerplate = rng.choices(vocabulary, k=45)
+    stories = [" ".join(boilerplate + rng.choices(vocabulary, k=220)) for _ in range(n)]
+    copy = stories[-1].split()
+    for at in range(50, len(copy), 20):
+        copy[at] = rng.choice(vocabulary)
+    return stories, " ".join(copy)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_copy_is_found_among_more_boilerplate_sharers_than_candidates(
+    db: Path, mode: str
+) -> None:
+    # More earlier texts share the boilerplate's bands than are verified (MAX_CANDIDATES): the
+    # copy's original must still be among the candidates, as the one sharing the most bands.
+    stories, copy = boilerplate_batch(MAX_CANDIDATES + 8)
+    texts = [make(n, text) for n, text in enumerate(stories)]
+    copied = make(len(texts), copy)
+    load_in(db, mode, texts, [copied])
+    found = clusters(db)
+    assert found[copied.article_id] == (texts[-1].article_id, texts[-1].article_id)
+    assert all(found[t.article_id] == (t.article_id, None) for t in texts)
+
+
+def test_near_copies_throughout_a_batch_all_join_the_first(db: Path) -> None:
+    # More copies of one story than a band counts earlier texts for (BATCH_FANOUT).
+    stories, _ = boilerplate_batch(1)
+    rng = random.Random(9)
+    words = stories[0].split()
+    texts = []
+    for n in range(BATCH_FANOUT + 16):
+        copy = list(words)
+        copy[rng.randrange(len(copy))] = f"كلمة{n}"  # each copy its own text (no exact copies)
+        texts.append(make(n, " ".join(copy)))
+    load_in(db, "one_batch", texts, [])
+    first = texts[0].article_id
+    found = clusters(db)
+    assert [found[t.article_id] for t in texts] == [(first, None)] + [(first, first)] * (
+        len(texts) - 1
+    )

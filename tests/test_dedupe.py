@@ -6,8 +6,10 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import astuple
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from extractors import dedupe
@@ -383,3 +385,31 @@ def test_research_cases_that_are_one_story(tag):
 @pytest.mark.parametrize("tag", ["[ND06]", "[ND07]", "[ND08]"])
 def test_research_cases_that_are_different_texts(tag):
     assert not predicted_same(pair(tag))
+
+
+def _sides(fps: list[Fingerprint], codes: dict[str, int]) -> tuple:
+    """The array form same_story_many takes, one row per fingerprint."""
+    return (
+        np.array([codes.setdefault(fp.content_hash, len(codes)) for fp in fps]),
+        np.array([fp.minhash for fp in fps], np.uint32),
+        np.array([fp.shingle_count for fp in fps]),
+        np.array([fp.lead_minhash for fp in fps], np.uint32),
+        np.array([fp.lead_shingle_count for fp in fps]),
+    )
+
+
+def test_same_story_many_decides_as_same_story_and_estimates_as_estimate_jaccard():
+    # Every labeled pair, every text against the next ones (mostly different stories), and one
+    # text under another's content hash (equal hashes accept whatever the signatures say).
+    fps = [fp for p in PAIRS for fp in (fingerprint(p["a"]), fingerprint(p["b"]))]
+    fps = [fp for fp in fps if fp is not None and not fp.is_short]
+    pairs = [(fps[i], fps[i + 1]) for i in range(0, len(fps) - 1, 2)]
+    pairs += [(fps[i], fps[(i + step) % len(fps)]) for i in range(len(fps)) for step in (3, 7)]
+    pairs.append((fps[0], Fingerprint(fps[0].content_hash, *astuple(fps[5])[1:])))
+    codes: dict[str, int] = {}
+    accepted, score = dedupe.same_story_many(
+        _sides([a for a, _ in pairs], codes), _sides([b for _, b in pairs], codes)
+    )
+    assert accepted.tolist() == [same_story(a, b) for a, b in pairs]
+    assert score.tolist() == [estimate_jaccard(a.minhash, b.minhash) for a, b in pairs]
+    assert 0 < accepted.sum() < len(pairs)  # both outcomes are exercised
