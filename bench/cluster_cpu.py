@@ -13,7 +13,8 @@
    chunk, flows/stream.py), as `warehouse.load.load_batch` does: in a transaction,
    `assign_clusters` then `index_fingerprints`; the CPU time (process time: Python and DuckDB's
    threads) and the wall time of those two calls are summed over the chunks. The baseline, the
-   committed warehouse/clusters.py (`git show HEAD:...`, or `--baseline FILE`), and the working
+   single-module warehouse/clusters.py before chunks were clustered at once (`git show
+   BASELINE_COMMIT:...`, or `--baseline FILE`), and the working
    copy alternate, so machine noise hits both alike. Each run checks that both gave every
    article the same cluster_id and duplicate_of, and exits 1 if not.
 Printed: per implementation the median over the runs of CPU ms and wall ms per article, the
@@ -54,6 +55,9 @@ BASE_URL = "http://127.0.0.1:9"  # only written into the pages; nothing is fetch
 FETCHED_AT = datetime(2025, 3, 1, 12, 30, tzinfo=UTC)
 FETCH_STEP = timedelta(milliseconds=10)
 
+# The last commit whose clusters.py looked for candidates article by article in Python.
+BASELINE_COMMIT = "e441eeb"
+
 
 def build_articles(feeds: int, per_feed: int, cache: Path) -> list[Article]:
     """The synthetic site's articles, extracted as a pass extracts them (cached, see above)."""
@@ -87,12 +91,12 @@ def build_articles(feeds: int, per_feed: int, cache: Path) -> list[Article]:
 
 
 def baseline_module(source: Path | None) -> ModuleType:
-    """The committed warehouse/clusters.py (or `source`), imported as a module of its own."""
+    """The baseline warehouse/clusters.py (or `source`), imported as a module of its own."""
     if source is not None:
         text = source.read_text(encoding="utf-8")
     else:
         text = subprocess.run(
-            ["git", "show", "HEAD:warehouse/clusters.py"],
+            ["git", "show", f"{BASELINE_COMMIT}:warehouse/clusters.py"],
             cwd=REPO,
             capture_output=True,
             text=True,
@@ -134,7 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--articles", type=int, default=50, help="articles per feed")
     parser.add_argument("--chunk", type=int, default=500, help="articles per loading chunk")
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--baseline", type=Path, help="clusters.py to compare with (default: HEAD)")
+    parser.add_argument(
+        "--baseline", type=Path, help="clusters.py to compare with (default: BASELINE_COMMIT)"
+    )
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args(argv)

@@ -5,7 +5,8 @@
 
 Rows: `plain trafilatura` is trafilatura.extract(html) with its defaults; `marsad shipped` is the
 body build_article stores (extract_page, then clean_body) with TRAFILATURA_OPTIONS as shipped;
-`marsad <setting>` the same with the knobs of a candidate in SETTINGS. Pages, all in one run:
+`marsad <setting>` the same with the knobs of a candidate in SETTINGS. Pages, all in one run
+(read by bench/extraction_pages.py):
 
 1. benchmark: the 181 pages of scrapinghub/article-extraction-benchmark (the team's corpus
    `corpora/extraction-benchmark`, mostly English), scored as its evaluate.py defines it: texts
@@ -23,13 +24,13 @@ body build_article stores (extract_page, then clean_body) with TRAFILATURA_OPTIO
 
 ms/page is the median CPU time per page in a worker; pages are extracted on every core. Nothing
 touches the network. `--speed` measures CPU per page instead, in one process: extract_one as a
-pass calls it, beside trafilatura.extract with its defaults and with fast=True (see speed()).
+pass calls it, beside trafilatura.extract with its defaults and with fast=True
+(bench/extraction_speed.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import random
@@ -37,15 +38,12 @@ import re
 import statistics
 import sys
 import time
-import tomllib
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from unittest.mock import patch
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,19 +52,24 @@ if str(REPO) not in sys.path:  # run as a script: make the packages importable
 
 import trafilatura  # noqa: E402
 
+from bench.extraction_pages import (  # noqa: E402
+    FETCHED_AT,
+    Page,
+    arabic_pages,
+    benchmark_pages,
+    sample_site_pages,
+)
+from bench.extraction_speed import speed  # noqa: E402
 from extractors import article  # noqa: E402
-from extractors.article import FeedContext, build_article, decode_html, extract_page  # noqa: E402
+from extractors.article import FeedContext, build_article, extract_page  # noqa: E402
 from extractors.clean import match_marker  # noqa: E402
 from extractors.feeds import FeedEntry  # noqa: E402
 
 SHARED = REPO.parent / "shared"
-SAMPLE_SITE = REPO / "flows" / "sample_site"
-SAMPLE_BASE = "http://127.0.0.1:8000"
 SHINGLE = 4
 TOKEN = re.compile(r"\w+")
 BOOTSTRAP = 1000
 SEED = 20200124
-FETCHED_AT = datetime(2026, 1, 1, tzinfo=UTC)
 
 # Arabic related-article, most-read and tag boxes, found by their heading's text: trafilatura's
 # own discard rules only know English class names ("related", "tags").
@@ -98,18 +101,6 @@ SETTINGS: dict[str, dict] = {
     "p+t+fast fallback<500": {**PRECISION_TABLES, "fast": True, "fallback_below": 500},
     "p+t+fast fallback<2000": {**PRECISION_TABLES, "fast": True, "fallback_below": 2000},
 }
-
-
-@dataclass(frozen=True)
-class Page:
-    corpus: str  # benchmark | sample site | arabic pages
-    name: str
-    url: str
-    source: str
-    html: str
-    truth: str | None  # the expected body, when known
-    timezone: str = "UTC"  # the site's, for dates written without a zone
-    expected_date: str | None = None  # the publication day, when known (YYYY-MM-DD)
 
 
 @dataclass(frozen=True)
@@ -178,78 +169,6 @@ def score(truths: Sequence[str], predictions: Sequence[str], *, bootstrap: bool)
 def markers_left(text: str) -> int:
     """Lines (paragraphs) of a text that the boilerplate catalogue recognises."""
     return sum(1 for line in text.splitlines() if line.strip() and match_marker(line.strip()))
-
-
-# -- the pages -----------------------------------------------------------------------------------
-
-
-def benchmark_pages(root: Path) -> list[Page]:
-    truth = json.loads((root / "ground-truth.json").read_text(encoding="utf-8"))
-    pages = []
-    for key, item in sorted(truth.items()):
-        raw = gzip.decompress((root / "html" / f"{key}.html.gz").read_bytes())
-        host = urlsplit(item["url"]).hostname or "site"
-        html = decode_html(raw, "text/html; charset=utf-8")
-        pages.append(Page("benchmark", key, item["url"], host, html, item["articleBody"]))
-    return pages
-
-
-def sample_site_pages() -> list[Page]:
-    items = tomllib.loads((SAMPLE_SITE / "_articles.toml").read_text(encoding="utf-8"))
-    headers = tomllib.loads((SAMPLE_SITE / "_headers.toml").read_text(encoding="utf-8"))
-    by_slug = {item["slug"]: item for item in items["aljazeera"]}
-    pages = []
-    for outlet, key, source in (
-        ("aljazeera", "slug", "Al Jazeera"),
-        ("baghdadtoday", "id", "Baghdad Al-Youm"),
-    ):
-        for item in items[outlet]:
-            if "copy_of" in item:  # a republished copy: its own lead, the original's rest
-                paragraphs = [item["lead"], *by_slug[item["copy_of"]]["paragraphs"][1:]]
-            else:
-                paragraphs = item["paragraphs"]
-            path = f"/{outlet}/news/{item[key]}.html"
-            raw = (SAMPLE_SITE / f"{outlet}/news/{item[key]}.tmpl.html").read_bytes()
-            raw = raw.replace(b"{{BASE}}", SAMPLE_BASE.encode())
-            ctype = headers.get(path, {}).get("Content-Type", "text/html; charset=utf-8")
-            html = decode_html(raw, ctype)
-            truth = "\n\n".join(paragraphs)
-            pages.append(Page("sample site", path, SAMPLE_BASE + path, source, html, truth))
-    return pages
-
-
-def arabic_pages(root: Path) -> list[Page]:
-    dates = json.loads((root / "htmldate-mediacloud" / "index.json").read_text(encoding="utf-8"))
-    zones = json.loads((REPO / "tests/fixtures/arabic/page-metadata.json").read_text("utf-8"))
-    cnn = "http://arabic.cnn.com/2013/middle_east/8/3/syria.clashes/index.html"
-    lbc = (root / "fundus-lbcgroup" / "meta.info").read_text(encoding="utf-8")
-    lbc_truth = json.loads((root / "fundus-lbcgroup" / "LBCGroup.json").read_text("utf-8"))
-    sections = lbc_truth["V1"]["body"]["sections"]
-    known: dict[str, tuple[str, str | None]] = {  # page -> (URL, expected body)
-        "newspaper4k-cnn-arabic/arabic_article.html": (
-            cnn,
-            (root / "newspaper4k-cnn-arabic/arabic_article.expected.txt").read_text("utf-8"),
-        ),
-        # goose3's expected text is the first 149 characters only: no truth for a whole body.
-        "goose3-cnn-arabic/test_cnn_arabic.html": (cnn, None),
-        "fundus-lbcgroup/LBCGroup_2026_01_08.html.gz": (
-            next(iter(json.loads(lbc).values()))["url"],
-            "\n\n".join(p for s in sections for p in s["paragraphs"]),
-        ),
-        "trafilatura-assabah/assabah.com.tn.article.html": ("http://www.assabah.com.tn/", None),
-    }
-    for name, item in dates.items():
-        known[f"htmldate-mediacloud/{name}"] = (item["url"], None)
-    pages = []
-    for name, (url, truth) in sorted(known.items()):
-        raw = (root / name).read_bytes()
-        raw = gzip.decompress(raw) if name.endswith(".gz") else raw
-        host = urlsplit(url).hostname or "site"
-        file = name.removeprefix("htmldate-mediacloud/")
-        zone = zones.get(file, {}).get("timezone", "UTC")
-        day = dates.get(file, {}).get("expected_date")
-        pages.append(Page("arabic pages", name, url, host, decode_html(raw), truth, zone, day))
-    return pages
 
 
 # -- extraction, in worker processes ---------------------------------------------------------------
@@ -405,62 +324,6 @@ def print_report(table: Sequence[dict]) -> None:
             f"\nmarsad shipped, all pages with a truth: {w['short']} bodies under MIN_PAGE_WORDS"
             f" ({article.MIN_PAGE_WORDS} words), {w['short_wrong']} of them wrong (F1 < 0.5);"
             f" {w['long_wrong']} wrong bodies at or above it"
-        )
-
-
-# -- speed: CPU per page, one process ------------------------------------------------------------
-
-
-def speed(corpora: Path, repeats: int = 3) -> None:
-    """Median over pages of the CPU time (the least of `repeats` runs) of extract_one, and of
-    trafilatura.extract with its defaults and fast, on the same pages in the same run: 60 pages
-    of bench/synthetic_site with their feed entries (dated, without author, as its feeds give
-    them), and the real Arabic pages (when the corpus is there) with an entry that gives
-    nothing (a page date or author must then come from the page: the costliest case) and with
-    one that gives a date and an author."""
-    from bench.synthetic_site import build_site
-    from extractors.feeds import parse_feed
-    from extractors.workers import extract_one
-
-    base = "http://127.0.0.1:1"
-    files = build_site(10, 10, base_url=base)
-    entries = {
-        entry.url: entry
-        for path, (body, _) in files.items()
-        if path.startswith("/feeds/")
-        for entry in parse_feed(body, url=base + path).entries
-    }
-    html_pages = [(base + p, b, c) for p, (b, c) in files.items() if p.endswith(".html")][:60]
-    sets = {"synthetic site": [(entries[u], decode_html(b, c), "UTC") for u, b, c in html_pages]}
-    if (corpora / "arabic-pages").is_dir():
-        real = arabic_pages(corpora / "arabic-pages")
-        sets["real Arabic, bare entry"] = [(FeedEntry(url=p.url), p.html, p.timezone) for p in real]
-        dated = {"published_at": datetime(2020, 1, 1, tzinfo=UTC), "author": "مراسلنا"}
-        sets["real Arabic, dated entry"] = [
-            (FeedEntry(url=p.url, **dated), p.html, p.timezone) for p in real
-        ]
-    ways = {
-        "marsad extract_one": lambda e, h, ctx: extract_one(e, ctx, FETCHED_AT, h, None, False),
-        "trafilatura default": lambda e, h, ctx: trafilatura.extract(h),
-        "trafilatura fast": lambda e, h, ctx: trafilatura.extract(h, fast=True),
-    }
-    print(f"{'pages':<26} {'n':>3} " + " ".join(f"{w:>20}" for w in ways) + "  ratios")
-    for name, pages in sets.items():
-        cpu: dict[str, list[float]] = {way: [] for way in ways}
-        for entry, html, zone in pages:
-            context = FeedContext(name="bench", source="bench", timezone=ZoneInfo(zone))
-            for way, run in ways.items():  # interleaved: machine noise hits every way alike
-                runs = []
-                for _ in range(repeats):
-                    started = time.process_time()
-                    run(entry, html, context)
-                    runs.append(time.process_time() - started)
-                cpu[way].append(min(runs))
-        ms = [1000 * statistics.median(cpu[way]) for way in ways]
-        print(
-            f"{name:<26} {len(pages):>3} "
-            + " ".join(f"{m:>17.1f} ms" for m in ms)
-            + f"  x{ms[0] / ms[1]:.2f} of default, x{ms[0] / ms[2]:.2f} of fast"
         )
 
 

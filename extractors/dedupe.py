@@ -7,7 +7,8 @@ signature of its lead (first LEAD_TOKENS words), and LSH band hashes of both. Th
 stores the band hashes and finds candidates with a join; `same_story` then decides from the
 signatures. The lead signature exists for teasers: a first paragraph shares almost all of its
 shingles with the full article's lead but few with the whole article (Jaccard 0.1-0.2), which
-whole-body banding cannot find and whole-body estimates cannot verify.
+whole-body banding cannot find and whole-body estimates cannot verify. The hashing itself, array
+code fixed by its seeds, is in extractors/hashing.py.
 
 The constants were chosen with bench/dedupe_labels.py on the 106 labeled pairs of
 tests/fixtures/dedupe/pairs.jsonl: with them, LSH candidates plus signature verification reach
@@ -21,6 +22,8 @@ import hashlib
 from dataclasses import dataclass
 
 import numpy as np
+
+from extractors.hashing import band_array, minhash_array, shingle_hashes, sorted_unique
 
 K = 3  # words per shingle
 NUM_PERM = 128  # whole-body MinHash size
@@ -103,75 +106,9 @@ class Fingerprint:
         return not self.minhash
 
 
-_MASK63 = np.uint64((1 << 63) - 1)
-# Polynomial string hash over UTF-8 bytes, mod 2**64 (an odd base is invertible mod 2**64).
-_BASE = 0x100000001B3
-_BASE_INV = pow(_BASE, -1, 1 << 64)
-_MAX_PERM = 256
-_TABLE_BYTES = 1 << 15  # precomputed powers cover bodies up to 32 KB of key text
-
-
-def _power_table(base: int, size: int) -> np.ndarray:
-    table = np.full(size, base, np.uint64)
-    table[0] = 1
-    with np.errstate(over="ignore"):
-        return np.cumprod(table)
-
-
-_POWERS = _power_table(_BASE, _TABLE_BYTES + 1)
-_INVERSES = _power_table(_BASE_INV, _TABLE_BYTES + 1)
-
-
-def _seed(label: str) -> int:
-    return int.from_bytes(hashlib.blake2b(label.encode(), digest_size=8).digest(), "little")
-
-
-# Permutation i is x -> (A[i] * x + B[i]) mod 2**64, keeping the top 32 bits (multiply-add-shift,
-# Dietzfelbinger 1996): exact in numpy's wrapping uint64 arithmetic, where (a*x+b) mod (2**61-1)
-# would need 128-bit products. Seeds: A[i] = blake2b("marsad/minhash/a/<i>") | 1,
-# B[i] = blake2b("marsad/minhash/b/<i>"), 8-byte digests read little-endian.
-_PERM_A = np.array([_seed(f"marsad/minhash/a/{i}") | 1 for i in range(_MAX_PERM)], np.uint64)
-_PERM_B = np.array([_seed(f"marsad/minhash/b/{i}") for i in range(_MAX_PERM)], np.uint64)
-
-
-def _splitmix(x: np.ndarray) -> np.ndarray:
-    """The splitmix64 finalizer: a bijection on uint64 that spreads every bit over all bits."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * np.uint64(0xBF58476D1CE4E5B9)
-    x = x ^ (x >> np.uint64(27))
-    x = x * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
-
 def content_hash(key_text: str) -> str:
     """SHA-256 (first 32 hex digits) of key-normalized text with whitespace runs collapsed."""
     return hashlib.sha256(" ".join(key_text.split()).encode("utf-8")).hexdigest()[:32]
-
-
-def _shingle_hashes(key_text: str, k: int) -> np.ndarray:
-    """64-bit hashes of the word k-shingles of single-spaced key text, in text order (one
-    shingle when there are fewer than k words)."""
-    data = np.frombuffer(key_text.encode("utf-8"), np.uint8)
-    n = len(data)
-    if n == 0:
-        return np.zeros(0, np.uint64)
-    ends = np.append(np.flatnonzero(data == 32), n)  # tokens hold no spaces: ends are spaces
-    starts = np.concatenate(([0], ends[:-1] + 1))
-    width = min(k, len(ends))
-    first, last = starts[: len(ends) - width + 1], ends[width - 1 :]
-    fits = n <= _TABLE_BYTES
-    powers = _POWERS if fits else _power_table(_BASE, n + 1)
-    inverse = _INVERSES if fits else _power_table(_BASE_INV, n + 1)
-    with np.errstate(over="ignore"):
-        prefix = np.zeros(n + 1, np.uint64)
-        np.cumsum(data * powers[:n], out=prefix[1:])
-        # hash of bytes [first, last) = (prefix[last] - prefix[first]) / BASE**first
-        return _splitmix((prefix[last] - prefix[first]) * inverse[first] + np.uint64(width))
-
-
-def _unique(values: np.ndarray) -> np.ndarray:
-    values = np.sort(values)
-    return values[np.append(True, values[1:] != values[:-1])] if len(values) else values
 
 
 def shingles(key_text: str, k: int = K) -> set[int]:
@@ -181,46 +118,17 @@ def shingles(key_text: str, k: int = K) -> set[int]:
     0x100000001B3, mod 2**64) of the shingle's UTF-8 bytes, words joined by one space. Unlike
     Python's hash() it is the same in every process. Text of fewer than k words is one shingle.
     """
-    return set(_shingle_hashes(" ".join(key_text.split()), k).tolist())
-
-
-def _minhash_array(values: np.ndarray, num_perm: int) -> np.ndarray:
-    if not 0 < num_perm <= _MAX_PERM:
-        raise ValueError(f"num_perm must be between 1 and {_MAX_PERM}, not {num_perm}")
-    if values.size == 0:
-        raise ValueError("cannot compute a MinHash signature of an empty shingle set")
-    out = np.empty(num_perm, np.uint64)
-    step = 32  # permutations per block: keeps the work array in the CPU cache
-    with np.errstate(over="ignore"):
-        for lo in range(0, num_perm, step):
-            hi = min(lo + step, num_perm)
-            block = _PERM_A[lo:hi, None] * values[None, :]
-            block += _PERM_B[lo:hi, None]
-            out[lo:hi] = block.min(axis=1)
-    # the top 32 bits are monotone in the 64-bit value, so shifting the minimum is enough
-    return out >> np.uint64(32)
+    return set(shingle_hashes(" ".join(key_text.split()), k).tolist())
 
 
 def minhash(shingles: set[int], num_perm: int = NUM_PERM) -> tuple[int, ...]:
     """MinHash signature: for each of `num_perm` fixed permutations, the smallest 32-bit image.
 
-    Deterministic across processes and machines (seeds above); the first n values of a longer
-    signature equal the n-value signature. Raises ValueError for an empty set.
+    Deterministic across processes and machines (seeds in extractors/hashing.py); the first n
+    values of a longer signature equal the n-value signature. Raises ValueError for an empty set.
     """
     values = np.fromiter(shingles, np.uint64, count=len(shingles))
-    return tuple(_minhash_array(values, num_perm).tolist())
-
-
-def _band_array(sig: np.ndarray, bands: int, rows: int, first_band: int) -> np.ndarray:
-    if bands <= 0 or rows <= 0 or bands * rows > len(sig):
-        raise ValueError(f"{bands} bands of {rows} rows need more than {len(sig)} values")
-    table = sig[: bands * rows].astype(np.uint64).reshape(bands, rows)
-    with np.errstate(over="ignore"):
-        acc = np.arange(first_band + 1, first_band + bands + 1, dtype=np.uint64)
-        for column in table.T:  # each step is a bijection of acc for a given column value
-            acc = (acc ^ column) * np.uint64(_BASE)
-            acc ^= acc >> np.uint64(29)
-        return _splitmix(acc) & _MASK63
+    return tuple(minhash_array(values, num_perm).tolist())
 
 
 def band_hashes(
@@ -231,7 +139,7 @@ def band_hashes(
     non-negative 63-bit int (fits a DuckDB BIGINT). Equal hashes mean an equal band at the same
     index. Raises ValueError when the signature is too short."""
     rows = rows if rows is not None else len(sig) // max(bands, 1)
-    return tuple(_band_array(np.array(sig, np.uint64), bands, rows, first_band).tolist())
+    return tuple(band_array(np.array(sig, np.uint64), bands, rows, first_band).tolist())
 
 
 def jaccard(a: set[int], b: set[int]) -> float:
@@ -266,15 +174,15 @@ def _fingerprint_tokens(tokens: list[str], scheme: Scheme) -> Fingerprint:
     digest = hashlib.sha256(key_text.encode("utf-8")).hexdigest()[:32]  # = content_hash()
     if len(tokens) < scheme.min_tokens:
         return Fingerprint(digest, (), (), len(tokens), 0)
-    in_order = _shingle_hashes(key_text, scheme.k)
-    values = _unique(in_order)
-    lead = _unique(in_order[: max(1, scheme.lead_tokens - scheme.k + 1)])
-    sig = _minhash_array(values, scheme.num_perm)
-    lead_sig = _minhash_array(lead, scheme.lead_perm)
+    in_order = shingle_hashes(key_text, scheme.k)
+    values = sorted_unique(in_order)
+    lead = sorted_unique(in_order[: max(1, scheme.lead_tokens - scheme.k + 1)])
+    sig = minhash_array(values, scheme.num_perm)
+    lead_sig = minhash_array(lead, scheme.lead_perm)
     bands = np.concatenate(
         (
-            _band_array(sig, scheme.bands, scheme.rows, 0),
-            _band_array(lead_sig, scheme.lead_bands, scheme.lead_rows, scheme.bands),
+            band_array(sig, scheme.bands, scheme.rows, 0),
+            band_array(lead_sig, scheme.lead_bands, scheme.lead_rows, scheme.bands),
         )
     )
     return Fingerprint(

@@ -147,15 +147,16 @@ def run_pass(
 ) -> dict:
     """Run the ingest flow in this process (Prefect's embedded server unless PREFECT_API_URL).
     A pass that could not run raises UserError with the flow's one-sentence message."""
-    from flows.ingest import ingest
+    from flows.ingest import in_the_foreground, ingest
 
-    state = ingest(
-        config_path=str(config.path) if config.path else None,
-        db_path=str(db),
-        feeds=list(feeds) if feeds else None,
-        due_only=due_only,
-        return_state=True,
-    )
+    with in_the_foreground():
+        state = ingest(
+            config_path=str(config.path) if config.path else None,
+            db_path=str(db),
+            feeds=list(feeds) if feeds else None,
+            due_only=due_only,
+            return_state=True,
+        )
     if not state.is_completed():
         raise UserError(state.message or f"the pass ended {state.name}")
     return state.result()

@@ -151,7 +151,9 @@ def run_pass(config: Config, db: Path, feeds: Sequence[str] | None, due_only: bo
         raise
     with opened(db, lock_timeout_s=lock_timeout) as con:
         record = finish_run(con, run_id, "completed", datetime.now(UTC))
-    after_pass(config, db)
+    changed = record.get("articles_new", 0) + record.get("articles_updated", 0)
+    if changed or config.warehouse.publish_path:
+        after_pass(config, db, refresh_search=bool(changed))
     summary.status = "completed"
     summary.totals = record
     for f in summary.feeds:
@@ -342,13 +344,16 @@ def plan_update_jobs(
 
 
 @task(name="refresh-search-and-publish", cache_policy=NO_CACHE)
-def after_pass(config: Config, db: Path) -> None:
+def after_pass(config: Config, db: Path, refresh_search: bool = True) -> None:
     """Bring new articles into full-text search (the cheap incremental refresh; maintenance
-    rebuilds the index) and refresh the published read-only copy when one is configured."""
+    rebuilds the index) and refresh the published read-only copy when one is configured. A pass
+    that loaded and changed nothing skips the refresh: there is nothing new to index (search
+    still sees any article a killed pass left unindexed, and the next refresh takes it)."""
     logger = get_run_logger()
     with opened(db, lock_timeout_s=config.warehouse.lock_timeout_s) as con:
-        refreshed = refresh_search_index(con)
-        logger.info("Search index: %s", refreshed)
+        if refresh_search:
+            refreshed = refresh_search_index(con)
+            logger.info("Search index: %s", refreshed)
         if config.warehouse.publish_path:
             published = publish(con, config.warehouse.publish_path)
             logger.info("Published a read-only copy: %s", published)
@@ -360,6 +365,23 @@ def extraction_pool() -> Iterator[Executor | None]:
     on a single-core machine."""
     with stream.extraction_pool() as pool:
         yield pool.executor
+
+
+@contextmanager
+def in_the_foreground() -> Iterator[None]:
+    """Settings for a pass run in the foreground (`marsad run`, the benchmarks): no flow-run
+    heartbeats unless PREFECT_FLOWS_HEARTBEAT_FREQUENCY asks for them. Heartbeats let a server
+    mark a run whose process died as crashed; a foreground run's death is seen by whoever ran
+    it, and Prefect's heartbeat thread (it sleeps in one-second steps) holds every flow run up
+    to a second at its end: a third of a re-poll of unchanged feeds. `marsad serve` and the
+    deployments set the frequency, so their runs keep heartbeats."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    if os.environ.get("PREFECT_FLOWS_HEARTBEAT_FREQUENCY"):
+        yield
+        return
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
 
 
 def _definition(feed) -> FeedDefinition:  # type: ignore[no-untyped-def]

@@ -232,3 +232,43 @@ def test_a_pass_connection_caps_duckdb_memory(tmp_path: Path) -> None:
     finally:
         cap.close()
     assert after == expected and after != before
+
+
+def task_names(flow_run_id: str) -> list[str]:
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    runs_of = FlowRunFilter(id=FlowRunFilterId(any_=[UUID(flow_run_id)]))
+    with get_client(sync_client=True) as client:
+        return sorted(
+            r.name.rsplit("-", 1)[0] for r in client.read_task_runs(flow_run_filter=runs_of)
+        )
+
+
+@pytest.mark.integration
+def test_a_pass_that_changed_nothing_skips_the_search_refresh_and_heartbeats(
+    prefect_server: str, sample_site: FixtureSite, tmp_path: Path
+) -> None:
+    from prefect.settings import get_current_settings
+
+    from flows.ingest import in_the_foreground, ingest
+
+    one_feed_site(sample_site, 2)
+    db = tmp_path / "marsad.duckdb"
+    feeds = [{"name": "a", "url": sample_site.url("/feeds/a.xml")}]
+    config = write_config(tmp_path / "marsad.toml", db=db, feeds=feeds)
+    with in_the_foreground():
+        assert get_current_settings().flows.heartbeat_frequency is None
+        first = ingest(config_path=str(config), db_path=str(db))
+        again = ingest(config_path=str(config), db_path=str(db))
+    assert get_current_settings().flows.heartbeat_frequency is not None  # only inside
+    assert first["articles_new"] == 2 and again["articles_new"] == 0
+    assert task_names(first["flow_run_id"]) == ["ingest-batch", "refresh-search-and-publish"]
+    assert task_names(again["flow_run_id"]) == ["ingest-batch"]
+    indexed = (
+        "SELECT article_id FROM search_index_articles "
+        "UNION SELECT article_id FROM search_tail_articles"
+    )
+    assert read(db, f"SELECT count(*) FROM ({indexed})") == [(2,)]
