@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -38,4 +39,18 @@ class Article:
     entry_updated_at: datetime | None = None  # the feed entry's <updated>, to spot edits later
     entry: dict | None = field(default=None, repr=False)  # FeedEntry.to_json(), kept with raw HTML
     raw_html: str | None = field(default=None, repr=False)
+    # The same HTML compressed by compress_html, as extraction processes hand it over (a sixth
+    # of the bytes to send back and to hold until the load); the warehouse stores this form.
+    raw_html_zlib: bytes | None = field(default=None, repr=False)
     content_type: str | None = None
+
+
+HTML_ZLIB_LEVEL = 3  # 0.27 ms a 45 KiB page, 5.7x smaller (level 6: 0.57 ms, 6.3x)
+
+
+def compress_html(html: str) -> bytes:
+    return zlib.compress(html.encode("utf-8", errors="surrogatepass"), HTML_ZLIB_LEVEL)
+
+
+def decompress_html(data: bytes) -> str:
+    return zlib.decompress(data).decode("utf-8", errors="surrogatepass")

@@ -11,7 +11,7 @@ from datetime import datetime
 from extractors.article import FeedContext, build_article, extract_page
 from extractors.dates import is_plausible
 from extractors.feeds import FeedEntry
-from extractors.records import Article
+from extractors.records import Article, compress_html
 
 
 def warm_up() -> None:
@@ -53,6 +53,8 @@ def extract_one(
                 raw_html=html if keep_raw_html else None,
                 content_type=content_type,
             )
+            if article.raw_html is not None:  # handed over compressed: see Article
+                article.raw_html_zlib, article.raw_html = compress_html(article.raw_html), None
             return article, None
         except Exception as exc:  # one bad page must not fail the pass
             error = f"extraction failed ({type(exc).__name__}: {exc}); kept the feed's text"

@@ -294,13 +294,10 @@ async def _stream(
             page = page_result(job, result, datetime.now(UTC))
             outcome = None
             if page.error is None:
-                html, page.html = page.html, None
-                # The page's HTML is kept from here, not sent back by the worker with the article.
-                args = (job.entry, job.feed, page.fetched_at, html, page.content_type, False)
+                args = (job.entry, job.feed, page.fetched_at, page.html, page.content_type,
+                        keep_raw_html)  # fmt: skip
+                page.html = None  # the worker has its copy (and sends it back compressed)
                 outcome = await pool.extract(args)
-                article, error = outcome
-                if keep_raw_html and article is not None and error is None:
-                    article.raw_html, article.entry = html, job.entry.to_json()
         settle(page, outcome)
 
     async with Fetcher(policy) as fetcher:

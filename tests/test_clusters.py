@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from extractors.dedupe import fingerprint
-from extractors.records import Article
+from extractors.records import Article, decompress_html
 from extractors.urls import article_id
 from warehouse.clusters import (
     BATCH_FANOUT,
@@ -306,7 +306,10 @@ def test_an_update_keeps_the_replaced_text_and_the_cluster(db: Path, mode: str) 
         ).fetchall()
         times = stored_entry_times(con, [copy.canonical_url, head.canonical_url, "http://x/"])
         run = con.execute("SELECT articles_updated FROM ingest_runs").fetchone()[0]
-        html = con.execute("SELECT html FROM raw_pages").fetchall()
+        html = [
+            (decompress_html(z),)
+            for (z,) in con.execute("SELECT html_zlib FROM raw_pages").fetchall()
+        ]
     assert result.articles_updated == 1
     assert row == (
         other["a"], update.fetched_at, copy.fetched_at, head.article_id, head.article_id,

@@ -364,3 +364,27 @@ def test_lookups_cover_more_values_than_one_statement_holds(
         known = known_urls(con, [(a.url, a.canonical_url) for a in articles])
     assert result.articles_new == 2
     assert known == {a.url for a in articles}
+
+
+def test_raw_html_is_stored_compressed_and_pages_stored_before_stay_readable(db: Path) -> None:
+    """Migration 004: new pages go to html_zlib; a page stored as text before it (html) is
+    still read by re-extraction."""
+    from extractors.records import compress_html
+    from warehouse.reextract import next_raw_pages
+
+    page = "<html><body><p>" + "نص الخبر كاملا " * 500 + "</p></body></html>"
+    old, new = article(1), article(2)
+    old.raw_html, new.raw_html = page + "old", page + "new"
+    with opened(db) as con:
+        load_batch(con, LoadBatch(run_id="r", articles=[old, new], keep_raw_html=True))
+        stored = dict(con.execute("SELECT article_id, html_zlib FROM raw_pages").fetchall())
+        assert con.execute("SELECT count(*) FROM raw_pages WHERE html IS NULL").fetchone() == (2,)
+        assert stored[new.article_id] == compress_html(page + "new")
+        assert len(stored[new.article_id]) * 4 < len((page + "new").encode())
+        # a page kept by a version before 004, as text
+        con.execute(
+            "UPDATE raw_pages SET html = ?, html_zlib = NULL WHERE article_id = ?",
+            [page + "old", old.article_id],
+        )
+        pages = {p.article_id: p.html for p in next_raw_pages(con, after=None, limit=10).pages}
+    assert pages == {old.article_id: page + "old", new.article_id: page + "new"}

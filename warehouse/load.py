@@ -21,7 +21,7 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 
-from extractors.records import Article
+from extractors.records import Article, compress_html
 from warehouse.clusters import assign_clusters, index_fingerprints
 from warehouse.feeds import FeedUpdate, save_feed_updates
 
@@ -252,9 +252,9 @@ def _insert_articles(con: duckdb.DuckDBPyConnection, articles: Sequence[Article]
 
 
 def _save_raw_pages(con: duckdb.DuckDBPyConnection, articles: Sequence[Article]) -> None:
-    """Keep each article's raw HTML; a refetched article's replaces the stored one (the last of
-    the batch's, when an article and its update arrive together)."""
-    kept = list({a.article_id: a for a in articles if a.raw_html}.values())
+    """Keep each article's raw HTML, compressed (migration 004); a refetched article's replaces
+    the stored one (the last of the batch's, when an article and its update arrive together)."""
+    kept = list({a.article_id: a for a in articles if a.raw_html or a.raw_html_zlib}.values())
     if not kept:
         return
     table = pa.table(
@@ -263,7 +263,10 @@ def _save_raw_pages(con: duckdb.DuckDBPyConnection, articles: Sequence[Article])
             "url": [a.url for a in kept],
             "fetched_at": pa.array([a.fetched_at for a in kept], TIMESTAMP),
             "content_type": [a.content_type for a in kept],
-            "html": [a.raw_html for a in kept],
+            "html": pa.nulls(len(kept), pa.string()),
+            "html_zlib": pa.array(
+                [a.raw_html_zlib or compress_html(a.raw_html or "") for a in kept], pa.binary()
+            ),
             "entry": [json.dumps(a.entry, ensure_ascii=False) if a.entry else None for a in kept],
         }
     )
@@ -273,7 +276,7 @@ def _save_raw_pages(con: duckdb.DuckDBPyConnection, articles: Sequence[Article])
         table,
         "ON CONFLICT (article_id) DO UPDATE SET url = excluded.url, "
         "fetched_at = excluded.fetched_at, content_type = excluded.content_type, "
-        "html = excluded.html, entry = excluded.entry",
+        "html = excluded.html, html_zlib = excluded.html_zlib, entry = excluded.entry",
     )
 
 

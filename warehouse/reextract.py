@@ -31,7 +31,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from extractors.records import Article
+from extractors.records import Article, decompress_html
 from warehouse.clusters import EXACT_WINDOW, index_fingerprints
 from warehouse.rows import TIMESTAMP, insert_table, select_in, where_in
 
@@ -140,12 +140,12 @@ def next_raw_pages(
     zones = dict(con.execute("SELECT name, timezone FROM feeds").fetchall())
     raw = select_in(
         con,
-        "SELECT article_id, url, fetched_at, content_type, html, entry FROM raw_pages",
+        "SELECT article_id, url, fetched_at, content_type, html, html_zlib, entry FROM raw_pages",
         "article_id",
         ids,
     )
     pages = []
-    for article_id, url, fetched_at, content_type, html, entry in sorted(raw):
+    for article_id, url, fetched_at, content_type, html, html_zlib, entry in sorted(raw):
         if article_id not in articles:
             continue
         feed_name, source, first_fetched = articles[article_id]
@@ -156,7 +156,7 @@ def next_raw_pages(
                 page_fetched_at=fetched_at,
                 fetched_at=first_fetched,
                 content_type=content_type,
-                html=html,
+                html=decompress_html(html_zlib) if html_zlib is not None else html,
                 entry=json.loads(entry) if entry else None,
                 feed_name=feed_name,
                 source=source,
