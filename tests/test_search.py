@@ -20,10 +20,12 @@ import pytest
 from extractors.clean import normalize_key
 from flows.cli import main
 from warehouse import search as search_module
+from warehouse import search_refresh
 from warehouse.db import connect
 from warehouse.extensions import ExtensionUnavailable, load_extension, packaged_extension
 from warehouse.search import (
     SearchError,
+    has_index,
     key_sql,
     refresh_search_index,
     search,
@@ -158,12 +160,97 @@ def test_articles_loaded_or_changed_after_a_rebuild_are_found_by_their_new_text(
 
 def test_a_full_rebuild_empties_the_tail(warehouse: duckdb.DuckDBPyConnection) -> None:
     first = refresh_search_index(warehouse)
-    assert first.full and first.articles == len(ARTICLES)  # no index yet: built whole
+    assert not first.full and first.articles == len(ARTICLES)  # no index yet: all in the tail
+    assert not has_index(warehouse)
+    assert found(warehouse, "وفد أمني") == {"bt_scrape", "bt_research"}
     add_article(warehouse, "late", "X", "عنوان", "نص")
     assert refresh_search_index(warehouse).articles == 1
-    assert warehouse.execute("SELECT count(*) FROM search_tail_articles").fetchone() == (1,)
+    assert warehouse.execute("SELECT count(*) FROM search_tail_articles").fetchone() == (7,)
     assert refresh_search_index(warehouse, full=True).articles == len(ARTICLES) + 1
+    assert has_index(warehouse)
     assert warehouse.execute("SELECT count(*) FROM search_tail_articles").fetchone() == (0,)
+
+
+def test_an_incremental_refresh_rebuilds_once_the_tail_outgrows_the_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the maintenance flow (`marsad run` by hand), the tail must not grow forever: an
+    incremental refresh rebuilds the index once its tail would hold more than TAIL_REBUILD_MIN
+    articles and more than the index."""
+    monkeypatch.setattr(search_refresh, "TAIL_REBUILD_MIN", 3)
+    con = connect(tmp_path / "outgrown.duckdb")
+    ids = list(ARTICLES)  # aj_scrape, bt_scrape, bt_research, aj_research, cnn, madenah
+
+    def add(*article_ids: str) -> None:
+        for article_id in article_ids:
+            add_article(con, article_id, *ARTICLES[article_id])
+
+    def tail() -> int:
+        return con.execute("SELECT count(*) FROM search_tail_articles").fetchone()[0]
+
+    add(*ids[:3])  # 3 articles: not more than the threshold
+    refreshed = refresh_search_index(con)
+    assert (refreshed.full, refreshed.articles) == (False, 3)
+    assert not has_index(con) and tail() == 3
+    assert found(con, "وفد أمني") == {"bt_scrape", "bt_research"}
+
+    add(ids[3])  # 4 > 3 and 4 > 0 indexed: rebuilt whole
+    refreshed = refresh_search_index(con)
+    assert (refreshed.full, refreshed.articles) == (True, 4)
+    assert has_index(con) and tail() == 0
+    assert found(con, "وفد أمني") == {"bt_scrape", "bt_research"}
+    assert "aj_research" in found(con, "منفذ القائم")
+
+    add(*ids[4:])  # the index holds 4: a tail of 2, then 4, stays a tail
+    assert refresh_search_index(con).full is False
+    con.execute(
+        "UPDATE articles SET updated_at = updated_at + INTERVAL 1 HOUR WHERE article_id IN (?, ?)",
+        ids[:2],
+    )
+    assert refresh_search_index(con).full is False and tail() == 4
+    add_article(con, "late", "X", "زلزال يضرب السليمانية", "هزة أرضية")  # 5 > 4 indexed
+    refreshed = refresh_search_index(con)
+    assert (refreshed.full, refreshed.articles) == (True, 7)
+    assert tail() == 0 and found(con, "زلزال") == {"late"}
+    assert "cnn" in found(con, "دمشق")
+    con.close()
+
+
+# Texts where cutting at spaces and keying word by word could go wrong: marks, tatweel and
+# invisible characters inside or at the start of words, runs of spaces and line breaks, Latin
+# accents precomposed or not, digits, and presentation forms (keyed by normalize_key).
+ODD_TEXTS = {
+    "marks": (
+        "وَفْدٌ   أَمْنِيٌّ",
+        "\u064eبغداد ب\u064e\u064eغداد ــبغــداد\tنص\u200cمع\u200dمحارف\n\nسطر",
+    ),
+    "latin": ("Café  CAFE\u0301 Ärger", "e\u0301 \u0338= ≠ x\u00a0y\u200bz İstanbul ß ٢٠٢٥ ² ½"),
+    "ligatures": ("ﻻ أحد", "ﷺ نص ﷽ مع ليجاتشر"),
+    "empty": (None, "  \u0301 \u064e "),
+}
+
+
+def test_the_tail_holds_the_terms_the_index_holds(tmp_path: Path) -> None:
+    """An incremental refresh keys and stems each distinct word once; the tail it leaves must
+    hold, for every article, the terms and counts the fts index holds after a rebuild."""
+    con = connect(tmp_path / "terms.duckdb")
+    texts = {**{k: (t, b) for k, (_, t, b) in ARTICLES.items()}, **ODD_TEXTS}
+    for article_id, (title, body) in texts.items():
+        add_article(con, article_id, "X", title, body)
+    assert refresh_search_index(con).articles == len(texts)
+    tail = set(con.execute("SELECT article_id, term, tf FROM search_tail_terms").fetchall())
+    lengths = dict(con.execute("SELECT article_id, terms FROM search_tail_articles").fetchall())
+    refresh_search_index(con, full=True)
+    index = f"fts_main_{search_module.INDEX_INPUT}"
+    indexed = con.execute(
+        f"SELECT d.name, t.term, count(*) FROM {index}.terms JOIN {index}.docs d USING (docid) "
+        f"JOIN {index}.dict t USING (termid) GROUP BY ALL"
+    ).fetchall()
+    assert tail == set(indexed)
+    assert lengths == dict(con.execute(f"SELECT name, len FROM {index}.docs").fetchall())
+    assert {a for a, t, _ in tail if t == "لا"} >= {"ligatures"}  # ﻻ keyed by normalize_key
+    assert lengths["empty"] == 0 and lengths["marks"] > 5
+    con.close()
 
 
 def test_a_hit_carries_the_article_and_a_marked_snippet(

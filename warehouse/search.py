@@ -1,29 +1,19 @@
-"""Arabic-aware full-text search over article titles and bodies.
+"""Arabic-aware full-text search over article titles and bodies: the query side.
 
-The index is DuckDB's fts extension (BM25, Snowball `arabic` stemmer) built over the *search key*
-of each text: `extractors.clean.normalize_key` (alef and yeh forms folded, harakat, tatweel and
-invisible characters gone, Eastern digits as ASCII) except that teh marbuta ة is kept, because
-the stemmer strips ة and ية suffixes but not their ه spelling (الأمنية -> امن, الامنيه -> امنيه);
-it strips a final ه anyway, so مدرسة and مدرسه still meet. So أمني and أمنى, a word with or
-without diacritics or tatweel, meet on one stem. The key is computed in SQL by `key_sql()`, a
-translation table derived character by character from normalize_key, for texts and queries
-alike.
-
-The fts index does not follow inserts, and rebuilding it takes minutes at 100k articles
-(bench/fts.py), so search has three layers, all scored by the same BM25 with the index's
-statistics: the fts index (`refresh_search_index(con, full=True)`, the daily maintenance flow);
-the tail tables, where `refresh_search_index(con)` (each pass, about 2 ms per article) stores
-the stemmed terms of articles loaded or changed since; and whatever neither holds yet, tokenized
-when the query runs. So a search always sees every article. Without the fts extension, search
-falls back to matching key words as substrings, with a warning.
+A query is keyed and stemmed like the texts (`warehouse.search_refresh` holds the search key and
+builds the index; its public names are re-exported here, so `from warehouse.search import
+refresh_search_index` keeps working). Search has three layers, all scored by the same BM25 with
+the index's statistics: the fts index (`refresh_search_index(con, full=True)`, the daily
+maintenance flow, or an incremental refresh whose tail has outgrown the index); the tail tables,
+where `refresh_search_index(con)` (each pass) stores the stemmed terms of articles loaded or
+changed since; and whatever neither holds yet, tokenized when the query runs. So a search
+always sees every article. Without the fts extension, search falls back to matching key words
+as substrings, with a warning.
 """
 
 from __future__ import annotations
 
-import functools
 import re
-import time
-import unicodedata
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,39 +22,56 @@ import duckdb
 
 from extractors.clean import normalize_key
 from warehouse.extensions import ExtensionUnavailable, load_extension
+from warehouse.search_refresh import (
+    _IN_INDEX,
+    _IN_TAIL,
+    _TEXT,
+    _UNSEARCHED,
+    IGNORE,
+    INDEX_INPUT,
+    INDEX_SCHEMA,
+    STEMMER,
+    TAIL_REBUILD_MIN,
+    IndexRefresh,
+    _fold_compatibility_forms,
+    _rebuild,
+    _tokenize_sql,
+    has_index,
+    key_sql,
+    key_translation,
+    refresh_search_index,
+    search_key,
+)
 
-INDEX_INPUT = "search_documents"  # a temporary table; the index lives in the schema below
-INDEX_SCHEMA = f"fts_main_{INDEX_INPUT}"
-STEMMER = "arabic"
-# Every run of characters that is not a letter or a digit separates words. The fts default
-# strips only ASCII punctuation (Arabic ، ؛ ؟ « » stay glued to words), and the documented
-# '(\\.|[^a-z])+' deletes every Arabic letter.
-IGNORE = r"[^\p{L}\p{N}]+"
+# What `from warehouse.search import ...` offers: the query side, and the names of
+# warehouse.search_refresh that callers took from here before the split (bench/fts.py also
+# reaches for _rebuild and _fold_compatibility_forms, to time the previous refresh).
+__all__ = [
+    "IGNORE",
+    "INDEX_INPUT",
+    "INDEX_SCHEMA",
+    "MARK",
+    "SNIPPET_WORDS",
+    "STEMMER",
+    "TAIL_REBUILD_MIN",
+    "IndexRefresh",
+    "SearchError",
+    "SearchHit",
+    "_fold_compatibility_forms",
+    "_rebuild",
+    "has_index",
+    "key_sql",
+    "key_translation",
+    "refresh_search_index",
+    "search",
+    "search_key",
+    "snippet",
+]
+
 BM25_K, BM25_B = 1.2, 0.75
 SNIPPET_WORDS = 24
 MARK = "**"  # around matched words in snippets
 _WORD = re.compile(r"[^\W_]+")
-# Code points whose key form is longer than one character (ligatures such as ﻻ -> لا).
-_COMPAT = re.compile("[\u00bc-\u00be\u00df\u0675-\u0678\ufb50-\ufdff\ufe70-\ufeff]")
-# Kept as written in the search key (see the module doc).
-_KEPT = frozenset("\u0629")
-# Blocks probed to derive the SQL translation table from normalize_key.
-_PROBED = (
-    (0x00A0, 0x0250), (0x0300, 0x0370), (0x0600, 0x0700), (0x0750, 0x0780), (0x08A0, 0x0900),
-    (0x200B, 0x2070), (0xFB50, 0xFE00), (0xFE70, 0xFF00),
-)  # fmt: skip
-# Which articles each part of search covers: the fts index and the tail tables hold the version
-# of an article they were built from; anything else (the remainder) is tokenized per query.
-_IN_INDEX = (
-    "EXISTS (SELECT 1 FROM search_index_articles i "
-    "WHERE i.article_id = a.article_id AND i.updated_at = a.updated_at)"
-)
-_IN_TAIL = (
-    "EXISTS (SELECT 1 FROM search_tail_articles t "
-    "WHERE t.article_id = a.article_id AND t.updated_at = a.updated_at)"
-)
-_UNSEARCHED = f"NOT {_IN_INDEX} AND NOT {_IN_TAIL}"
-_TEXT = "coalesce(title, '') || ' ' || coalesce(body, '')"
 
 
 class SearchError(Exception):
@@ -82,175 +89,6 @@ class SearchHit:
     published_at: datetime | None
     score: float
     snippet: str
-
-
-@dataclass(frozen=True)
-class IndexRefresh:
-    """What `refresh_search_index` did: a full rebuild or an incremental one, how many
-    articles it (re)indexed, and the seconds it took."""
-
-    full: bool
-    articles: int
-    seconds: float
-
-
-@functools.cache
-def key_translation() -> tuple[str, str]:
-    """(from, to) for SQL translate(): every probed code point whose normalize_key form is one
-    other character maps to it (but ة stays), every one that normalize_key deletes maps to
-    nothing (listed last). Punctuation, which normalize_key turns into a word break, is left to
-    IGNORE."""
-    mapped: list[tuple[str, str]] = []
-    deleted: list[str] = []
-    for low, high in _PROBED:
-        for code in range(low, high):
-            char = chr(code)
-            if unicodedata.category(char) in ("Cn", "Cs") or _COMPAT.match(char) or char in _KEPT:
-                continue
-            probe = normalize_key(f"ب{char}ب")
-            if probe == "بب":
-                deleted.append(char)
-            elif probe != "ب ب" and len(probe) == 3 and probe[1] not in (char, char.lower()):
-                mapped.append((char, probe[1]))
-    return "".join(c for c, _ in mapped) + "".join(deleted), "".join(k for _, k in mapped)
-
-
-def search_key(text: str) -> str:
-    """The search key in Python: normalize_key with ة kept (for the rare texts translate()
-    cannot fold, such as presentation-form ligatures)."""
-    # ۃ (U+06C3, Urdu's teh marbuta) is a letter normalize_key leaves alone: it carries ة past it
-    return normalize_key(text.replace("\u0629", "\u06c3")).replace("\u06c3", "\u0629")
-
-
-def key_sql(column: str) -> str:
-    """SQL for the key form of `column` (words still separated by punctuation, which the
-    tokenizer drops): lower() then the translation of `key_translation()`."""
-    source, target = key_translation()
-    return f"translate(lower({column}), '{source}', '{target}')"
-
-
-def _tokenize_sql(column: str) -> str:
-    """The fts tokenizer, written out so the tail can be tokenized without an index."""
-    return (
-        f"string_split_regex(trim(regexp_replace(lower(strip_accents({column})), "
-        f"'{IGNORE}', ' ', 'g')), '\\s+')"
-    )
-
-
-def refresh_search_index(con: duckdb.DuckDBPyConnection, *, full: bool = False) -> IndexRefresh:
-    """Bring full-text search up to date, in one transaction (readers keep what was there until
-    it commits).
-
-    Incremental (the default; about 2 ms per new or changed article): the articles loaded or
-    changed since the last refresh are tokenized and stemmed into the tail tables. Full (or
-    when there is no fts index yet): the fts index is rebuilt over every article and the tail
-    emptied; this costs minutes at 100k articles (see bench/fts.py). Raises
-    ExtensionUnavailable when the fts extension cannot be loaded."""
-    load_extension(con, "fts")
-    full = full or not has_index(con)
-    started = time.perf_counter()
-    con.execute("BEGIN TRANSACTION")
-    try:
-        articles = _rebuild(con) if full else _index_tail(con)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.execute(f"DROP TABLE IF EXISTS temp.{INDEX_INPUT}")
-    return IndexRefresh(full, articles, time.perf_counter() - started)
-
-
-def _rebuild(con: duckdb.DuckDBPyConnection) -> int:
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE {INDEX_INPUT} AS
-        SELECT article_id, updated_at, {key_sql("title")} AS title, {key_sql("body")} AS body
-        FROM articles
-        """
-    )
-    _fold_compatibility_forms(con, "TRUE")
-    con.execute(
-        f"PRAGMA create_fts_index('{INDEX_INPUT}', 'article_id', 'title', 'body', "
-        f"stemmer='{STEMMER}', stopwords='none', ignore='{IGNORE}', "
-        "strip_accents=1, lower=1, overwrite=1)"
-    )
-    for table in ("search_index_articles", "search_tail_articles", "search_tail_terms"):
-        con.execute(f"DELETE FROM {table}")
-    con.execute(
-        f"INSERT INTO search_index_articles SELECT article_id, updated_at FROM {INDEX_INPUT}"
-    )
-    row = con.execute(f"SELECT count(*) FROM {INDEX_INPUT}").fetchone()
-    return int(row[0]) if row else 0
-
-
-def _index_tail(con: duckdb.DuckDBPyConnection) -> int:
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE {INDEX_INPUT} AS
-        SELECT a.article_id, a.updated_at,
-               {key_sql("a.title")} AS title, {key_sql("a.body")} AS body
-        FROM articles a WHERE {_UNSEARCHED}
-        """
-    )
-    _fold_compatibility_forms(con, f"a.article_id IN (SELECT article_id FROM {INDEX_INPUT})")
-    for table in ("search_tail_articles", "search_tail_terms"):
-        con.execute(
-            f"DELETE FROM {table} WHERE article_id IN (SELECT article_id FROM {INDEX_INPUT})"
-        )
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE search_new_terms AS
-        SELECT * FROM (
-            SELECT article_id, stem(unnest({_tokenize_sql(_TEXT)}), '{STEMMER}') AS term
-            FROM {INDEX_INPUT}
-        ) WHERE term <> ''
-        """
-    )
-    con.execute(
-        f"""
-        INSERT INTO search_tail_articles
-        SELECT d.article_id, d.updated_at, coalesce(n.terms, 0)
-        FROM {INDEX_INPUT} d LEFT JOIN (
-            SELECT article_id, count(*) AS terms FROM search_new_terms GROUP BY article_id
-        ) n USING (article_id)
-        """
-    )
-    con.execute(
-        "INSERT INTO search_tail_terms SELECT article_id, term, count(*) FROM search_new_terms "
-        "GROUP BY ALL"
-    )
-    con.execute("DROP TABLE temp.search_new_terms")
-    row = con.execute(f"SELECT count(*) FROM {INDEX_INPUT}").fetchone()
-    return int(row[0]) if row else 0
-
-
-def _fold_compatibility_forms(con: duckdb.DuckDBPyConnection, where: str) -> None:
-    """Texts with presentation forms or other compatibility characters (rare): key form from
-    normalize_key itself, since translate() maps one character to one."""
-    rows = con.execute(
-        f"""
-        SELECT a.article_id, a.title, a.body FROM articles a
-        WHERE ({where})
-          AND regexp_matches(coalesce(a.title, '') || coalesce(a.body, ''), '{_COMPAT.pattern}')
-        """
-    ).fetchall()
-    for article_id, title, body in rows:
-        con.execute(
-            f"UPDATE {INDEX_INPUT} SET title = ?, body = ? WHERE article_id = ?",
-            [search_key(title) if title else None, search_key(body) if body else None,
-             article_id],
-        )  # fmt: skip
-
-
-def has_index(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether refresh_search_index has built the index in this warehouse."""
-    row = con.execute(
-        "SELECT count(*) FROM duckdb_schemas() WHERE schema_name = ? AND database_name = "
-        "current_database()",
-        [INDEX_SCHEMA],
-    ).fetchone()
-    return bool(row and row[0])
 
 
 def search(con: duckdb.DuckDBPyConnection, text: str, limit: int = 20) -> list[SearchHit]:
