@@ -12,20 +12,10 @@ import contextlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import trafilatura
 from lxml.html import HtmlElement
-from trafilatura.metadata import (
-    examine_meta,
-    extract_author,
-    extract_catstags,
-    extract_meta_json,
-    extract_sitename,
-    extract_title,
-    extract_url,
-)
-from trafilatura.settings import Document
 
 from extractors.clean import clean_body, clean_title, html_to_text, normalize_display
 from extractors.dates import page_date_from_tree, resolve_published_at
@@ -34,6 +24,13 @@ from extractors.feeds import FeedEntry, detect_encoding
 from extractors.language import detect_language
 from extractors.records import Article
 from extractors.urls import article_id, canonical_url
+
+if TYPE_CHECKING:
+    from trafilatura.settings import Document
+
+# trafilatura (with lxml's cleaner, justext, htmldate: about 45 MB) is imported by the functions
+# that use it, on first use: a pass's main process builds articles from feed text only and never
+# loads it; the extraction processes do (extractors.workers.warm_up).
 
 # trafilatura settings, chosen by measurement: `python bench/extraction.py` (trafilatura 2.3.1).
 # With favor_precision and include_tables the stored body scores F1 0.967 ± 0.007 (precision
@@ -124,6 +121,9 @@ def extract_page(
 
     The page is parsed once; trafilatura, the metadata, the head links and the page date all
     read that tree (trafilatura works on a copy)."""
+    import trafilatura
+    from trafilatura.metadata import extract_catstags
+
     tree = trafilatura.load_html(html)
     if tree is None:
         return PageContent(text=None)
@@ -158,6 +158,8 @@ def _extract_text(tree: HtmlElement, url: str) -> Document | None:
     """trafilatura's article text: fast first; the fallback extractors only for a short or
     structurally odd result, the only kind they changed in the measurement (see
     FALLBACK_BELOW_CHARS)."""
+    import trafilatura
+
     doc = trafilatura.bare_extraction(tree, url=url, **TRAFILATURA_OPTIONS)
     if not TRAFILATURA_OPTIONS.get("fast") or FALLBACK_BELOW_CHARS <= 0:
         return doc
@@ -181,6 +183,15 @@ def page_metadata(
     only when find_author is set and the source `html` (if given) hints at one
     (_AUTHOR_HINTS). The tags are the head's only: extract_page looks for tag links in the
     body when neither head has any."""
+    from trafilatura.metadata import (
+        examine_meta,
+        extract_author,
+        extract_meta_json,
+        extract_sitename,
+        extract_title,
+        extract_url,
+    )
+
     meta = examine_meta(tree)
     if meta.author and " " not in meta.author:
         meta.author = None

@@ -272,3 +272,24 @@ def test_a_pass_that_changed_nothing_skips_the_search_refresh_and_heartbeats(
         "UNION SELECT article_id FROM search_tail_articles"
     )
     assert read(db, f"SELECT count(*) FROM ({indexed})") == [(2,)]
+
+
+def test_the_pass_process_does_not_load_trafilatura() -> None:
+    """The main process builds articles from feed text only; trafilatura (about 45 MB) stays in
+    the extraction processes."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, flows.ingest, flows.stream\n"
+        "from tests.test_stream import job, CONTEXT, NOW\n"
+        "from extractors.workers import extract_one\n"
+        "a, e = extract_one(job(1).entry, CONTEXT, NOW, None, None, False)\n"
+        "assert a is not None and a.extraction == 'feed', (a, e)\n"
+        "print('trafilatura' in sys.modules)\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
