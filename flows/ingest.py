@@ -238,8 +238,8 @@ def ingest_batch(
         batch.counters.add(last.counters)
         loader.submit(batch)
     finally:
-        totals = loader.finish()  # waits for the chunks already handed over
-    for name, n in totals.new_by_feed.items():
+        new_by_feed = loader.finish()  # waits for the chunks already handed over
+    for name, n in new_by_feed.items():
         if name in summaries:
             summaries[name].new = n
     for name, n in settler.page_errors.items():

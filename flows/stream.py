@@ -21,22 +21,21 @@ import asyncio
 import logging
 import multiprocessing
 import os
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
-
-import duckdb
 
 from extractors.fetch import Fetcher, FetchPolicy
 from extractors.records import Article
 from extractors.urls import article_id
 from extractors.workers import extract_one, extract_packed, warm_up
 from flows.steps import PAGE_ACCEPT, PageJob, PageResult, page_result
+from warehouse import db as warehouse_db
 from warehouse.load import FetchErrorRecord, LoadBatch, LoadResult, PendingPage, load_batch
 from warehouse.sql_server import opened_shared as opened
 
@@ -49,6 +48,8 @@ PAGES_PER_WORKER = 6  # pages queued for each extraction process, so none waits 
 # larger work spills to DuckDB's temporary directory instead of growing the process.
 PASS_MEMORY_LIMIT = "256MB"
 T = TypeVar("T")
+Outcome = tuple[Article | None, str | None]  # an extraction's article and error sentence
+Settle = Callable[[PageResult, Outcome | None], None]
 
 
 class ExtractionPool:
@@ -73,7 +74,7 @@ class ExtractionPool:
     def executor(self) -> ProcessPoolExecutor | None:
         return self._pool
 
-    async def extract(self, args: tuple) -> tuple[Article | None, str | None]:
+    async def extract(self, args: tuple) -> Outcome:
         if self._pool is None:
             return extract_one(*args)
         pool = self._pool
@@ -102,33 +103,9 @@ def extraction_pool() -> Iterator[ExtractionPool]:
         pool.close()
 
 
-@dataclass
-class StreamTotals:
-    """What the loads of one batch did, summed over its chunks."""
-
-    articles_new: int = 0
-    articles_duplicate: int = 0
-    articles_updated: int = 0
-    errors: int = 0
-    chunks: int = 0
-    new_by_feed: dict[str, int] = field(default_factory=dict)
-    page_errors_by_feed: dict[str, int] = field(default_factory=dict)
-
-    def add(self, result: LoadResult) -> None:
-        self.articles_new += result.articles_new
-        self.articles_duplicate += result.articles_duplicate
-        self.articles_updated += result.articles_updated
-        self.errors += result.errors
-        self.chunks += 1
-        for name, n in result.new_by_feed.items():
-            self.new_by_feed[name] = self.new_by_feed.get(name, 0) + n
-
-
 def limit_memory(con: T) -> T:
-    """Cap DuckDB's memory for a connection of the pass's own (PASS_MEMORY_LIMIT); a connection
-    through `marsad serve-sql` is the server's, and its settings are left alone."""
-    if isinstance(con, duckdb.DuckDBPyConnection):
-        con.execute(f"SET memory_limit = '{PASS_MEMORY_LIMIT}'")
+    """A pass's own connection with DuckDB's memory capped at PASS_MEMORY_LIMIT."""
+    warehouse_db.limit_memory(con, PASS_MEMORY_LIMIT)
     return con
 
 
@@ -143,7 +120,9 @@ class Loader:
         self.db = db
         self.lock_timeout_s = lock_timeout_s
         self.logger = logger
-        self.totals = StreamTotals()
+        # New articles per feed over the batch, for its summary (the run record in the
+        # warehouse sums the rest).
+        self.new_by_feed: Counter[str] = Counter()
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="marsad-load")
         self._queued: list[Future[LoadResult]] = []
 
@@ -155,17 +134,17 @@ class Loader:
         self._collect(block=len(self._queued) >= MAX_QUEUED_CHUNKS)
         self._queued.append(self._thread.submit(self._load, chunk))
 
-    def finish(self) -> StreamTotals:
+    def finish(self) -> Counter[str]:
         try:
             self._collect(block=True, everything=True)
         finally:
             self._thread.shutdown(wait=True, cancel_futures=True)
-        return self.totals
+        return self.new_by_feed
 
     def _collect(self, *, block: bool, everything: bool = False) -> None:
         while self._queued and (block or self._queued[0].done()):
             result = self._queued.pop(0).result()  # raises the load's error
-            self.totals.add(result)
+            self.new_by_feed.update(result.new_by_feed)
             if self.logger is not None:
                 self.logger.info(
                     "Loaded %d new articles (%d copies of known stories, %d updated), %d errors",
@@ -203,7 +182,7 @@ class Settler:
     def _new_chunk(self) -> LoadBatch:
         return LoadBatch(run_id=self.run_id, keep_raw_html=self.keep_raw_html)
 
-    def add(self, page: PageResult, outcome: tuple[Article | None, str | None] | None) -> None:
+    def add(self, page: PageResult, outcome: Outcome | None) -> None:
         chunk, job, now = self.chunk, page.job, page.fetched_at
         if page.error is None:
             chunk.counters.pages_fetched += 1
@@ -268,7 +247,7 @@ def stream_pages(
     max_bytes: int,
     pool: ExtractionPool,
     keep_raw_html: bool,
-    settle: Callable[[PageResult, tuple[Article | None, str | None] | None], None],
+    settle: Settle,
 ) -> None:
     """Fetch every job's page and extract it, calling `settle(page, outcome)` in the calling
     thread as each one finishes (outcome is None for a page that could not be fetched)."""
@@ -282,7 +261,7 @@ async def _stream(
     max_bytes: int,
     pool: ExtractionPool,
     keep_raw_html: bool,
-    settle: Callable[[PageResult, tuple[Article | None, str | None] | None], None],
+    settle: Settle,
 ) -> None:
     in_flight = asyncio.Semaphore(policy.concurrency + PAGES_PER_WORKER * pool.workers)
 

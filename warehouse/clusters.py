@@ -53,6 +53,7 @@ from extractors.records import Article
 from warehouse.candidates import BATCH_FANOUT as BATCH_FANOUT
 from warehouse.candidates import MAX_CANDIDATES as MAX_CANDIDATES
 from warehouse.candidates import integers, key_hash, micros, near_copies
+from warehouse.rows import insert_table
 
 # How far back copies are looked for, before the batch's first fetch: a lookup reads the rows of
 # its window only, so its cost depends on how many articles a window holds, not on the history
@@ -154,7 +155,7 @@ def index_fingerprints(con: duckdb.DuckDBPyConnection, articles: Sequence[Articl
             "indexed_at": pa.array([a.fetched_at for a, _, _ in rows], TIMESTAMP),
         }
     )
-    _insert(con, "article_fingerprints", fingerprints)
+    insert_table(con, "article_fingerprints", fingerprints)
     signed = [n for n, (_, _, fp) in enumerate(rows) if fp is not None]
     if not signed:
         return
@@ -170,7 +171,7 @@ def index_fingerprints(con: duckdb.DuckDBPyConnection, articles: Sequence[Articl
             ).cast(TIMESTAMP),
         }
     )
-    _insert(con, "article_bands", bands)
+    insert_table(con, "article_bands", bands)
 
 
 def _is_signed(article: Article) -> bool:
@@ -209,12 +210,3 @@ def _stored_exact(
         [first, last],
     ).fetchall()
     return {key: cluster for key, cluster in rows if key in keys}
-
-
-def _insert(con: duckdb.DuckDBPyConnection, table_name: str, rows: pa.Table) -> None:
-    con.register("clusters_rows", rows)
-    try:
-        names = ", ".join(rows.column_names)
-        con.execute(f"INSERT INTO {table_name} ({names}) SELECT {names} FROM clusters_rows")
-    finally:
-        con.unregister("clusters_rows")

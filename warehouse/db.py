@@ -119,6 +119,14 @@ def opened(path: Path | str, **kwargs: object) -> Iterator[duckdb.DuckDBPyConnec
         con.close()
 
 
+def limit_memory(con: object, limit: str) -> None:
+    """Cap DuckDB's memory (`SET memory_limit`, e.g. "256MB") for a connection of this process's
+    own; a connection through `marsad serve-sql` (warehouse.sql_server) is the server's, and its
+    settings are left alone."""
+    if isinstance(con, duckdb.DuckDBPyConnection):
+        con.execute(f"SET memory_limit = '{limit}'")
+
+
 def current_version(con: duckdb.DuckDBPyConnection) -> int:
     """The schema version stored in the file; 0 for an empty file."""
     exists = con.execute(
