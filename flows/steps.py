@@ -103,47 +103,81 @@ async def _poll_all(
                 last_modified=target.state.last_modified if target.state else None,
                 accept=FEED_ACCEPT,
             )
-            parsed = None
-            if executor is not None and needs_parsing(target, result):
-                args = (result.body or b"", result.final_url, result.content_type,
-                        target.context.timezone)  # fmt: skip
-                try:
-                    loop = asyncio.get_running_loop()
-                    parsed = await loop.run_in_executor(executor, parse_feed_packed, args)
-                except Exception:
-                    parsed = None
-            return interpret_poll(target, result, datetime.now(UTC), parsed)
+            now = datetime.now(UTC)
+            settled = outcome_before_parsing(target, result, now)
+            if settled is not None:
+                return settled
+            if executor is None:
+                return outcome_of_parsed(target, result, now, _parse(target, result))
+            args = (result.body or b"", result.final_url, result.content_type,
+                    target.context.timezone)  # fmt: skip
+            try:
+                loop = asyncio.get_running_loop()
+                parsed = await loop.run_in_executor(executor, parse_feed_packed, args)
+            except Exception:  # a broken pool: parse here instead
+                parsed = _parse(target, result)
+            return outcome_of_parsed(target, result, now, parsed)
 
         return list(await asyncio.gather(*(poll(t) for t in targets)))
-
-
-def needs_parsing(target: FeedTarget, result: FetchResult) -> bool:
-    """Whether interpret_poll will parse this response's body (see there)."""
-    state = target.state
-    if result.error or result.status is None or result.not_modified:
-        return False
-    if state and result.etag and result.etag == state.etag and state.body_hash:
-        return False
-    return not (state and state.body_hash == _body_hash(result.body or b""))
 
 
 def _body_hash(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()[:32]
 
 
-def interpret_poll(
-    target: FeedTarget, result: FetchResult, now: datetime, parsed: ParsedFeed | None = None
-) -> FeedPoll:
-    """Turn a feed response into entries and the feed's new state (pure, so it is unit-tested);
-    `parsed` is the body already parsed by parse_feed, when it was."""
-    state = target.state
-    failures = state.consecutive_failures if state else 0
-    hints = PollHints(
+def interpret_poll(target: FeedTarget, result: FetchResult, now: datetime) -> FeedPoll:
+    """Turn a feed response into entries and the feed's new state (pure, so it is unit-tested):
+    outcome_before_parsing, else the body parsed here and outcome_of_parsed."""
+    settled = outcome_before_parsing(target, result, now)
+    if settled is not None:
+        return settled
+    return outcome_of_parsed(target, result, now, _parse(target, result))
+
+
+def _parse(target: FeedTarget, result: FetchResult) -> ParsedFeed:
+    return parse_feed(
+        result.body or b"",
+        url=result.final_url,
+        content_type=result.content_type,
+        tz=target.context.timezone,
+    )
+
+
+def _hints(result: FetchResult) -> PollHints:
+    return PollHints(
         cache_control=result.headers.get("cache-control"),
         expires=result.headers.get("expires"),
         retry_after=result.retry_after,
         date=result.headers.get("date"),
     )
+
+
+def _success(
+    target: FeedTarget, result: FetchResult, now: datetime, hints: PollHints
+) -> FeedUpdate:
+    """The state of a feed that answered with a new body."""
+    return FeedUpdate(
+        name=target.name,
+        polled_at=now,
+        status=result.status,
+        error=None,
+        consecutive_failures=0,
+        next_poll_at=next_poll_after_success(now, hints),
+        etag=result.etag,
+        last_modified=result.last_modified,
+        body_hash=_body_hash(result.body or b""),
+        url=result.permanent_redirect,
+    )
+
+
+def outcome_before_parsing(
+    target: FeedTarget, result: FetchResult, now: datetime
+) -> FeedPoll | None:
+    """The poll's outcome when its body needs no parsing (the feed failed, was not modified, or
+    sent the bytes it sent last time); None when the body is to be parsed."""
+    state = target.state
+    failures = state.consecutive_failures if state else 0
+    hints = _hints(result)
     if result.error or result.status is None:
         failures += 1
         error = result.error or "no answer"
@@ -185,27 +219,22 @@ def interpret_poll(
                 keep_validators=True,
             ),
         )
-    body = result.body or b""
-    body_hash = _body_hash(body)
-    base = FeedUpdate(
-        name=target.name,
-        polled_at=now,
-        status=result.status,
-        error=None,
-        consecutive_failures=0,
-        next_poll_at=next_poll_after_success(now, hints),
-        etag=result.etag,
-        last_modified=result.last_modified,
-        body_hash=body_hash,
-        url=moved,
-    )
-    if state and state.body_hash == body_hash:
+    base = _success(target, result, now, hints)
+    if state and state.body_hash == base.body_hash:
         # The server ignored our validators but sent the same bytes: nothing to parse.
         return FeedPoll(target, "not_modified", update=base, moved_to=moved, hints=hints)
-    if parsed is None:
-        parsed = parse_feed(
-            body, url=result.final_url, content_type=result.content_type, tz=target.context.timezone
-        )
+    return None
+
+
+def outcome_of_parsed(
+    target: FeedTarget, result: FetchResult, now: datetime, parsed: ParsedFeed
+) -> FeedPoll:
+    """The outcome of a poll whose body was parsed (`parsed`, by parse_feed)."""
+    state = target.state
+    failures = state.consecutive_failures if state else 0
+    moved = result.permanent_redirect
+    hints = _hints(result)
+    base = _success(target, result, now, hints)
     hints = PollHints(
         ttl_minutes=parsed.ttl_minutes,
         cache_control=hints.cache_control,
