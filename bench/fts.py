@@ -39,7 +39,7 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from warehouse import search as current
+from warehouse import search_refresh as current
 from warehouse.db import connect
 from warehouse.search import refresh_search_index, search
 

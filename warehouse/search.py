@@ -33,8 +33,6 @@ from warehouse.search_refresh import (
     STEMMER,
     TAIL_REBUILD_MIN,
     IndexRefresh,
-    _fold_compatibility_forms,
-    _rebuild,
     _tokenize_sql,
     has_index,
     key_sql,
@@ -44,8 +42,7 @@ from warehouse.search_refresh import (
 )
 
 # What `from warehouse.search import ...` offers: the query side, and the names of
-# warehouse.search_refresh that callers took from here before the split (bench/fts.py also
-# reaches for _rebuild and _fold_compatibility_forms, to time the previous refresh).
+# warehouse.search_refresh that callers took from here before the split.
 __all__ = [
     "IGNORE",
     "INDEX_INPUT",
@@ -57,8 +54,6 @@ __all__ = [
     "IndexRefresh",
     "SearchError",
     "SearchHit",
-    "_fold_compatibility_forms",
-    "_rebuild",
     "has_index",
     "key_sql",
     "key_translation",
