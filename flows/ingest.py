@@ -352,7 +352,7 @@ def after_pass(config: Config, db: Path, refresh_search: bool = True) -> None:
     logger = get_run_logger()
     with opened(db, lock_timeout_s=config.warehouse.lock_timeout_s) as con:
         if refresh_search:
-            refreshed = refresh_search_index(con)
+            refreshed = refresh_search_index(limit_memory(con))
             logger.info("Search index: %s", refreshed)
         if config.warehouse.publish_path:
             published = publish(con, config.warehouse.publish_path)

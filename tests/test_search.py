@@ -230,16 +230,24 @@ ODD_TEXTS = {
 }
 
 
-def test_the_tail_holds_the_terms_the_index_holds(tmp_path: Path) -> None:
+@pytest.mark.parametrize("tail_slice", [1_000, 3, 1])
+def test_the_tail_holds_the_terms_the_index_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tail_slice: int
+) -> None:
     """An incremental refresh keys and stems each distinct word once; the tail it leaves must
-    hold, for every article, the terms and counts the fts index holds after a rebuild."""
+    hold, for every article, the terms and counts the fts index holds after a rebuild, however
+    many slices the refresh cuts the new articles into."""
+    monkeypatch.setattr(search_refresh, "TAIL_SLICE", tail_slice)
     con = connect(tmp_path / "terms.duckdb")
     texts = {**{k: (t, b) for k, (_, t, b) in ARTICLES.items()}, **ODD_TEXTS}
     for article_id, (title, body) in texts.items():
         add_article(con, article_id, "X", title, body)
     assert refresh_search_index(con).articles == len(texts)
-    tail = set(con.execute("SELECT article_id, term, tf FROM search_tail_terms").fetchall())
+    rows = con.execute("SELECT article_id, term, tf FROM search_tail_terms").fetchall()
+    tail = set(rows)
+    assert len(rows) == len(tail)  # no slice stored another's rows again
     lengths = dict(con.execute("SELECT article_id, terms FROM search_tail_articles").fetchall())
+    assert con.execute("SELECT count(*) FROM search_tail_articles").fetchone() == (len(texts),)
     refresh_search_index(con, full=True)
     index = f"fts_main_{search_module.INDEX_INPUT}"
     indexed = con.execute(
