@@ -148,7 +148,7 @@ def refresh_search_index(con: duckdb.DuckDBPyConnection, *, full: bool = False) 
     started = time.perf_counter()
     try:
         full = full or _tail_outgrows_index(con)
-        articles = _in_transaction(con, _rebuild) if full else _index_tail(con)
+        articles = _in_transaction(con, functools.partial(_rebuild, con)) if full else _index_tail(con)
     finally:
         for table in (INDEX_INPUT, *_SCRATCH):
             con.execute(f"DROP TABLE IF EXISTS temp.{table}")
