@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from extractors.article import FeedContext, build_article, extract_page
+from extractors.article import FeedContext, build_article, decode_html, extract_page
 from extractors.dates import is_plausible
 from extractors.feeds import FeedEntry
 from extractors.records import Article, compress_html
@@ -27,15 +27,19 @@ def extract_one(
     entry: FeedEntry,
     feed: FeedContext,
     fetched_at: datetime,
-    html: str | None,
+    html: str | bytes | None,
     content_type: str | None,
     keep_raw_html: bool,
 ) -> tuple[Article | None, str | None]:
     """Build one article; on any extraction failure fall back to the feed's text. Returns the
-    article (None only if even the fallback failed) and an error sentence, if any."""
+    article (None only if even the fallback failed) and an error sentence, if any. `html` may
+    be the page as fetched: it is decoded here, on the extraction process, so the pass's main
+    process neither decodes it nor pickles it as text (bytes cross the pipe as they are)."""
     error = None
     if html:
         try:
+            if isinstance(html, bytes):
+                html = decode_html(html, content_type)
             # What the feed gives wins in build_article: the page is not searched for it.
             feed_dated = is_plausible(entry.published_at, fetched_at=fetched_at, tz=feed.timezone)
             page = extract_page(

@@ -12,7 +12,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from extractors.article import FeedContext, decode_html
+from extractors.article import FeedContext
 from extractors.feeds import FeedEntry, ParsedFeed, parse_feed, parse_feed_packed
 from extractors.fetch import Fetcher, FetchPolicy, FetchResult
 from extractors.polling import (
@@ -69,7 +69,7 @@ class PageJob:
 class PageResult:
     job: PageJob
     fetched_at: datetime
-    html: str | None = None
+    body: bytes | None = None  # the page as fetched; decoded where it is extracted
     content_type: str | None = None
     error: str | None = None
     final: bool = False  # the error cannot change on a later pass: keep the feed's text now
@@ -330,7 +330,7 @@ async def _fetch_all(
 
 
 def page_result(job: PageJob, result: FetchResult, now: datetime) -> PageResult:
-    """A fetch's outcome as a page: its decoded HTML, or the error (final when no later pass
+    """A fetch's outcome as a page: its HTML, or the error (final when no later pass
     could do better: the page is not HTML, or the fetcher said so)."""
     page = PageResult(job, now, content_type=result.content_type)
     ctype = (result.content_type or "").split(";")[0].strip().lower()
@@ -341,5 +341,5 @@ def page_result(job: PageJob, result: FetchResult, now: datetime) -> PageResult:
         page.error = f"the page is {ctype}, not HTML"
         page.final = True
     else:
-        page.html = decode_html(result.body or b"", result.content_type)
+        page.body = result.body or b""
     return page

@@ -273,9 +273,9 @@ async def _stream(
             page = page_result(job, result, datetime.now(UTC))
             outcome = None
             if page.error is None:
-                args = (job.entry, job.feed, page.fetched_at, page.html, page.content_type,
+                args = (job.entry, job.feed, page.fetched_at, page.body, page.content_type,
                         keep_raw_html)  # fmt: skip
-                page.html = None  # the worker has its copy (and sends it back compressed)
+                page.body = None  # the worker has its copy (and sends it back compressed)
                 outcome = await pool.extract(args)
         settle(page, outcome)
 

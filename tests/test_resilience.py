@@ -305,7 +305,7 @@ def test_fetch_pages_marks_errors_no_later_pass_can_change_as_final(
     pages = asyncio.run(steps._fetch_all([page_job(u) for u in urls], POLICY, 1_000_000))
     outcome = [(p.error, p.final) for p in pages]
     assert outcome[0] == ("disallowed by robots.txt", True)
-    assert outcome[1] == (None, False) and pages[1].html and "خبر" in pages[1].html
+    assert outcome[1] == (None, False) and pages[1].body and "خبر".encode() in pages[1].body
     assert outcome[2] == ("HTTP 503 Service Unavailable", False)  # retried on later passes
     assert outcome[3] == ("the page is application/pdf, not HTML", True)
     assert outcome[4][1] is True and "not a public address" in (outcome[4][0] or "")

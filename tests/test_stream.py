@@ -90,6 +90,23 @@ def test_extracted_updates_keep_the_stored_identity() -> None:
     assert last.counters.pages_fetched == 1
 
 
+def test_a_page_is_extracted_from_its_bytes_in_their_declared_encoding() -> None:
+    """The main process hands the page over as fetched; the extraction process decodes it (here
+    windows-1256, declared only by the HTTP header) to the same article as from its text."""
+    from extractors.workers import extract_one
+
+    page_job = job(6)
+    text = article_html("خبر بترميز آخر").decode()
+    encoded = text.replace('charset="utf-8"', "").encode("cp1256")
+    from_text, _ = extract_one(page_job.entry, CONTEXT, NOW, text, HTML, True)
+    from_bytes, error = extract_one(
+        page_job.entry, CONTEXT, NOW, encoded, "text/html; charset=windows-1256", True
+    )
+    assert error is None and from_bytes is not None and from_text is not None
+    assert from_bytes.extraction == "page" and from_bytes.body
+    assert from_bytes.body == from_text.body
+
+
 # An extraction process that dies ----------------------------------------------------------
 
 
