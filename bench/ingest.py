@@ -2,8 +2,9 @@
 
     python bench/ingest.py [--feeds 20] [--articles 25] [--runs 1] [--skip-naive] [--json]
 
-Builds a synthetic Arabic news site (bench/synthetic_site.py), serves it on 127.0.0.1 from this
-process, and runs each mode in a subprocess of its own, so that peak memory is per mode:
+Builds a synthetic Arabic news site (bench/synthetic_site.py), serves it on 127.0.0.1 from a
+process of its own (bench/site_server.py), and runs each mode in a subprocess of its own, so that
+peak memory is per mode:
 - marsad: the real `ingest` flow, cold into a fresh DuckDB file, then a re-poll of the same,
   unchanged feeds (each answers 304). Prefect's start-up is timed apart from the pass.
 - naive: feedparser + httpx (sync, one client) + trafilatura.extract + one INSERT per row.
@@ -24,17 +25,20 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script: make `bench` importable
     sys.path.insert(0, str(REPO))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+if TYPE_CHECKING:
+    from bench.site_server import SiteProcess
 
 MARK = "@@bench "  # prefix of the lines a mode subprocess reports on; other output is ignored
 TASKS_TIMED = 10  # empty task runs timed to find Prefect's cost per task run
 PER_HOST_CONCURRENCY = 4  # every synthetic feed is on the one host 127.0.0.1
 SAMPLE_PAGES = 50
+LIST_EVERY = 10  # RSS samples (50 ms apart) between two listings of a mode's process tree
 MB = 1024 * 1024
 
 
@@ -259,10 +263,10 @@ class ModeRun:
     """One mode in a subprocess: its reports, the site's request counts per phase, and the peak
     RSS of its whole process tree (sampled; the Prefect server's share apart)."""
 
-    def __init__(self, site: Any, mode: str, work: Path, args: argparse.Namespace) -> None:
+    def __init__(self, site: SiteProcess, mode: str, work: Path, args: argparse.Namespace) -> None:
         self.site, self.phase = site, "start"
         self.result: dict[str, Any] = {}
-        self.marks: dict[str, int] = {"start": len(site.requests)}
+        self.marks: dict[str, int] = {"start": site.served_count()}
         self.peak = {"tree_mb": 0.0, "prefect_server_mb": 0.0, "own_mb": 0.0}
         command = [sys.executable, str(Path(__file__).resolve()), "--mode", mode]
         command += ["--base-url", site.base_url, "--work", str(work)]
@@ -282,7 +286,7 @@ class ModeRun:
                 continue
             message = json.loads(line[len(MARK) :])
             if "phase" in message:
-                self.marks[message["phase"]] = len(self.site.requests)
+                self.marks[message["phase"]] = self.site.served_count()
                 self.phase = message["phase"]
             if message.get("wait"):
                 self.proc.stdin.write("\n")
@@ -294,13 +298,13 @@ class ModeRun:
         if code != 0 or not self.result:
             tail = Path(self.log.name).read_text()[-3000:]
             raise RuntimeError(f"mode subprocess failed (exit {code}); its log ends:\n{tail}")
-        self.marks["end"] = len(self.site.requests)
+        self.marks["end"] = self.site.served_count()
         return {**self.result, **self.peak}
 
     def requests(self, start: str, end: str) -> dict[str, Any]:
         """What the site answered between two phases. /robots.txt is a 404 on this site (nothing
         is disallowed), so it is counted apart and is not a failure."""
-        log = self.site.requests[self.marks[start] : self.marks[end]]
+        log = self.site.served(self.marks[start], self.marks[end])
         failed = [r for r in log if r.status not in (200, 304) and r.path != "/robots.txt"]
         return {
             "requests": len(log),
@@ -313,34 +317,49 @@ class ModeRun:
         }
 
     def _sample(self) -> None:
+        """Peak RSS of the mode's process tree, read every 50 ms. The tree is listed, and each
+        new process's command line read, every LIST_EVERY samples only: listing costs ~1 ms of
+        CPU, which every 50 ms took ~3% of a core from the modes being measured."""
         try:
             import psutil
         except ImportError:  # peak RSS then comes from getrusage in the subprocess only
             return
         root = psutil.Process(self.proc.pid)
+        known: dict[int, tuple[psutil.Process, bool]] = {}  # pid -> (process, Prefect's server)
+        samples = 0
         while self.proc.poll() is None:
+            if samples % LIST_EVERY == 0:
+                try:
+                    for process in [root, *root.children(recursive=True)]:
+                        if process.pid not in known:
+                            server = "uvicorn" in " ".join(process.cmdline())
+                            known[process.pid] = (process, server)
+                except psutil.Error:
+                    pass  # a process ended between listing and reading
+            samples += 1
             tree, server = 0, 0
-            try:
-                for process in [root, *root.children(recursive=True)]:
+            for pid, (process, is_server) in list(known.items()):
+                try:
                     rss = process.memory_info().rss
-                    tree += rss
-                    if "uvicorn" in " ".join(process.cmdline()):
-                        server += rss
-            except psutil.Error:
-                pass  # a process ended between listing and reading
+                except psutil.Error:  # it ended
+                    del known[pid]
+                    continue
+                tree += rss
+                server += rss if is_server else 0
             self.peak["tree_mb"] = max(self.peak["tree_mb"], tree / MB)
             self.peak["prefect_server_mb"] = max(self.peak["prefect_server_mb"], server / MB)
             self.peak["own_mb"] = max(self.peak["own_mb"], (tree - server) / MB)
             time.sleep(0.05)
 
 
-def run_mode(site: Any, mode: str, args: argparse.Namespace) -> dict[str, Any]:
+def run_mode(site: SiteProcess, mode: str, args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix=f"marsad-bench-{mode}-") as work:
         load = os.getloadavg()[0]
-        cpu = time.process_time()
+        cpu = site.cpu_s()
         run = ModeRun(site, mode, Path(work), args)
         result = run.wait()
-        result["site_cpu_s"] = time.process_time() - cpu  # serving, in this process
+        result["site_cpu_s"] = site.cpu_s() - cpu  # the site's process, serving this mode
+        result["site_requests"] = run.marks["end"] - run.marks["start"]
         result["load_before"] = load
         if mode == "marsad":
             result["cold"] = run.requests("cold", "cold_done")
@@ -447,10 +466,12 @@ def print_report(args: argparse.Namespace, site: dict[str, Any], results: dict, 
         f"{marsad['self_maxrss_mb']:.0f} MB, largest finished worker "
         f"{marsad['children_maxrss_mb']:.0f} MB"
     )
-    served = f"marsad {marsad['site_cpu_s']:.1f} s" + (
-        f", naive {naive['site_cpu_s']:.1f} s" if naive else ""
+    served = ", ".join(
+        f"{name} {r['site_cpu_s']:.2f} s ({1000 * r['site_cpu_s'] / max(1, r['site_requests']):.2f}"
+        f" ms a request)"
+        for name, r in rows
     )
-    print(f"CPU the site itself used while serving (this process): {served}")
+    print(f"CPU the site itself used while serving (its own process): {served}")
     loads = f"marsad {marsad['load_before']:.2f}" + (
         f", naive {naive['load_before']:.2f}" if naive else ""
     )
@@ -512,12 +533,13 @@ def main(argv: list[str] | None = None) -> int:
         mode_limit(args.work, args.base_url, args.feeds, args.articles)
         return 0
 
-    from bench.synthetic_site import build_site, serve_site
+    from bench.site_server import SiteProcess
+    from bench.synthetic_site import build_site
 
-    site = serve_site({})
+    site = SiteProcess()  # listens now: the site's links need its address
     try:
         files = build_site(args.feeds, args.articles, base_url=site.base_url, seed=args.seed)
-        serve_site(files, site)
+        site.start(files)
         sizes = [len(body) / 1024 for path, (body, _) in files.items() if path.endswith(".html")]
         facts = {
             "pages": len(sizes),

@@ -8,7 +8,9 @@ news phrases, an attribution line in some), a related-articles box ("اقرأ أ
 ("كلمات دلالية"), a share bar, a most-read list and a footer, plus the inline styles and scripts
 that make up most of a real page's weight. A share of the articles (`copy_share`) are agency
 copies of an article of another site (same text, other page), as real feeds carry them.
-Everything is deterministic for a seed and a base URL. `serve_site()` serves the result.
+Everything is deterministic for a seed and a base URL. `serve_site()` serves the result on a
+`FixtureSite` in this process; bench/ingest.py serves it from a process of its own instead
+(bench/site_server.py), so that the site's CPU stays out of the process that measures.
 """
 
 from __future__ import annotations
