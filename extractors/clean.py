@@ -28,25 +28,33 @@ import html
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 from lxml import etree
 from lxml import html as lxml_html
 
 from extractors import markers
 from extractors.markers import PAREN_DATELINE, PLAIN_DATELINE, Hit
 
-# Format characters (Unicode 14/15 category Cf) and control characters, as one class.
+# Format characters (Unicode 14/15 category Cf) and control characters, as one class; the few
+# outside the Basic Multilingual Plane apart: a class of BMP characters only is a bitmap lookup
+# for the regex engine, one with astral ranges a scan of its ranges, about 4x slower.
 _CF = (
     "\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e"
-    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
-    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
+    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
+)
+_CF_ASTRAL = (
+    "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0001\U000e0020-\U000e007f"
 )
 _CONTROLS = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f"
-_DISPLAY_DELETE = re.compile(f"[{_CONTROLS}{_CF}]".replace("\u200b-\u200f", "\u200b\u200e\u200f"))
+_DISPLAY_DELETED = f"{_CONTROLS}{_CF}".replace("\u200b-\u200f", "\u200b\u200e\u200f")
+_DISPLAY_DELETE = re.compile(f"[{_DISPLAY_DELETED}]")
 _KEY_DELETE = re.compile(
     f"[{_CONTROLS}{_CF}\u0640\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0300-\u036f]"
 )
+_ASTRAL_DELETE = re.compile(f"[{_CF_ASTRAL}]")  # deleted from both forms
 _KEY_FOLDS: tuple[tuple[str, str], ...] = (
     *((c, "\u0627") for c in "\u0622\u0623\u0625\u0671\u0672\u0673\u0675"),
     *((c, "\u064a") for c in "\u0649\u06cc\u06d0\u06d2"),
@@ -62,6 +70,7 @@ _DIGITS = {
 }
 _EASTERN_DIGIT = re.compile("[\u0660-\u0669\u06f0-\u06f9\u066b\u066c]")
 _NON_WORD = re.compile(r"[\W_]+")
+_WORD = re.compile(r"[^\W_]+")
 _LETTER = re.compile(r"[^\W\d_]")
 _SENTENCE_END = re.compile(r"[.!?؟:…»\"”)]\s*$")
 
@@ -73,27 +82,172 @@ def normalize_display(text: str) -> str:
 
 
 def _display_lines(text: str) -> list[str]:
-    text = unicodedata.normalize("NFC", _DISPLAY_DELETE.sub("", text))
+    if _has_astral(text) or _display_odd().search(text):
+        text = unicodedata.normalize("NFC", _deleted(_DISPLAY_DELETE, text))
+    else:
+        # Most extracted texts: nothing to delete, no space but " " and "\n" (and NFC makes
+        # none), so splitlines() is split("\n"); without two spaces together, each line's
+        # split-and-join is a strip, and costs no string per word.
+        text = unicodedata.normalize("NFC", text)
+        if "  " not in text:
+            return [line for line in (raw.strip(" ") for raw in text.split("\n")) if line]
     return [line for line in (" ".join(raw.split()) for raw in text.splitlines()) if line]
+
+
+@functools.cache
+def _display_odd() -> re.Pattern[str]:
+    """_DISPLAY_DELETE's characters, and every other character of the BMP but " " and "\\n"
+    that str.split() or str.splitlines() splits at (the regex's \\s is str.isspace)."""
+    bmp = "".join(map(chr, range(0x10000)))
+    spaces = re.escape("".join(re.findall(r"[^\S \n]", _DISPLAY_DELETE.sub("", bmp))))
+    return re.compile(f"[{_DISPLAY_DELETED}{spaces}]")
+
+
+def _has_astral(text: str) -> bool:
+    """Whether text has a character outside the BMP (its UTF-16 is then longer)."""
+    return len(text.encode("utf-16-le", "surrogatepass")) != 2 * len(text)
+
+
+def _deleted(regex: re.Pattern[str], text: str) -> str:
+    """text without the characters of regex (_DISPLAY_DELETE or _KEY_DELETE), and of
+    _ASTRAL_DELETE."""
+    text = regex.sub("", text)
+    return _ASTRAL_DELETE.sub("", text) if _has_astral(text) else text
 
 
 def fold_text(text: str) -> str:
     """The key form before punctuation is dropped (letters folded, digits ASCII, marks and
     invisible characters gone, lower-case, one space between words): for parsers, such as
     dates.py, that need punctuation."""
-    text = _KEY_DELETE.sub("", unicodedata.normalize("NFKC", text).casefold())
-    for src, dst in _KEY_FOLDS:
-        if src in text:
-            text = text.replace(src, dst)
-    if _EASTERN_DIGIT.search(text):
-        text = text.translate(_DIGITS)
-    return " ".join(text.split())
+    text = unicodedata.normalize("NFKC", text).casefold()
+    if len(text) >= _ARRAY_MIN_CHARS:
+        return " ".join(_decoded(_mapped(text, _FOLD)).split())
+    return " ".join(_fold_chars(text).split())
 
 
 def normalize_key(text: str) -> str:
     """Matching and dedupe form: words of `fold_text` with all punctuation and symbols removed,
     joined by single spaces. The exact code points are listed in the module doc."""
-    return " ".join(_NON_WORD.sub(" ", fold_text(text)).split())
+    text = unicodedata.normalize("NFKC", text).casefold()
+    if len(text) >= _ARRAY_MIN_CHARS:
+        codes = _mapped(text, _KEY)
+        codes[codes == _LINE_BREAK] = _SPACE
+        return _squeezed(codes)
+    # Words are the runs of word characters: whitespace is not one, so this is the same as
+    # turning every other run into a space and splitting.
+    return " ".join(_WORD.findall(_fold_chars(text)))
+
+
+def _fold_chars(text: str) -> str:
+    """fold_text's character steps, on NFKC and case-folded text: deletions, folds, digits."""
+    text = _deleted(_KEY_DELETE, text)
+    for src, dst in _KEY_FOLDS:
+        if src in text:
+            text = text.replace(src, dst)
+    if _EASTERN_DIGIT.search(text):
+        text = text.translate(_DIGITS)
+    return text
+
+
+# Longer texts (a page's lines, a long paragraph) take the character steps of the key and of
+# fold_text through a table lookup over their code points in numpy: every such step maps one
+# character to at most one, so a table gives the same text as the regex and replace passes, at
+# a fraction of their cost (on bench/synthetic_site's pages: the keys of a page's lines, which
+# give its body's key too, in ~50 µs instead of ~80, and ~200 more for the body; a body's key
+# alone in ~35 µs instead of ~200). Shorter texts would pay more in numpy's call overhead: these
+# are where the two ways cost the same.
+_ARRAY_MIN_CHARS = 300  # normalize_key, fold_text
+_LINES_ARRAY_MIN_CHARS = 160  # _line_keys, which saves a call per line besides
+_DELETED = 0xFFFFFFFF  # table value of a character that is deleted
+_SPACE, _LINE_BREAK = ord(" "), ord("\n")
+_FOLD, _KEY = range(2)  # the tables
+
+
+@functools.cache
+def _tables() -> tuple[np.ndarray, np.ndarray]:
+    """(fold, key) tables over the Basic Multilingual Plane, derived from the regexes and folds
+    above (built on first use, ~10 ms): a character's code point after fold_text's character
+    steps, and after normalize_key's, where every character that is not a word character (regex
+    \\w but "_") becomes " " ("\\n" stays, so that _line_keys can split at it); _DELETED where
+    the character is deleted. Outside the BMP no character folds; some are deleted
+    (_ASTRAL_DELETE)."""
+    bmp = "".join(map(chr, range(0x10000)))
+    fold = np.arange(0x10000, dtype=np.uint32)
+    for src, dst in (*_KEY_FOLDS, *((chr(cp), d) for cp, d in _DIGITS.items())):
+        fold[ord(src)] = ord(dst)
+    fold[_codes(_KEY_DELETE.sub("\0", bmp)) == 0] = _DELETED  # U+0000 is deleted too
+    non_word = _codes(re.sub(r"[\W_]", "\0", bmp)) == 0
+    key = np.where(non_word[fold & 0xFFFF], np.uint32(_SPACE), fold)
+    key[fold == _DELETED] = _DELETED
+    key[_LINE_BREAK] = _LINE_BREAK
+    return fold, key
+
+
+def _line_keys(lines: list[str]) -> dict[str, str]:
+    """normalize_key of each display line and of the prefix _match_marker reads of a long one,
+    from one table lookup over all of them: the key's steps never cross a line break (NFKC does
+    not compose across one, the others map single characters) and never make one, so the joined
+    text splits back into the lines' keys."""
+    lines = [*lines, *(_prefix(line) for line in lines if _is_long(line))]
+    text = unicodedata.normalize("NFKC", "\n".join(lines)).casefold()
+    if len(text) >= _LINES_ARRAY_MIN_CHARS:
+        keys = _squeezed(_mapped(text, _KEY)).split("\n")
+        if len(keys) == len(lines):  # always: display lines hold no line break
+            return dict(zip(lines, keys, strict=True))
+    return {line: normalize_key(line) for line in lines}
+
+
+class _Keys(dict[str, str]):
+    """Display line -> normalize_key, for the lines of one clean_body call: filled for all of
+    its lines at once (_line_keys), computed on demand for others (a line split_dateline cut)."""
+
+    def __missing__(self, line: str) -> str:
+        key = self[line] = normalize_key(line)
+        return key
+
+
+def _codes(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
+
+
+def _decoded(codes: np.ndarray) -> str:
+    return codes.tobytes().decode("utf-32-le", "surrogatepass")
+
+
+def _mapped(text: str, form: int) -> np.ndarray:
+    """The code points of text, each replaced by its value in a table (_FOLD or _KEY), deleted
+    ones dropped."""
+    table = _tables()[form]
+    codes = _codes(text)
+    if codes.max() < 0x10000:
+        out = table[codes]
+    else:  # emoji and other astral characters: kept, or deleted
+        out = table[codes & 0xFFFF]
+        astral = codes >= 0x10000
+        out[astral] = [_astral(int(c), form) for c in codes[astral]]
+    return out[out != _DELETED]
+
+
+def _squeezed(codes: np.ndarray) -> str:
+    """The text of code points whose only spaces are " " and "\\n", each line made
+    " ".join(line.split()): a space is kept after a word character (the first of a run), and
+    then only before one (not at the end of a line)."""
+    space = codes == _SPACE
+    keep = ~space
+    keep[1:] |= ~(space[:-1] | (codes[:-1] == _LINE_BREAK))
+    codes = codes[keep]
+    ends_line = np.ones(len(codes), bool)
+    ends_line[:-1] = codes[1:] == _LINE_BREAK
+    return _decoded(codes[~((codes == _SPACE) & ends_line)])
+
+
+@functools.lru_cache(maxsize=1024)
+def _astral(code: int, form: int) -> int:
+    """The table value of a character outside the BMP."""
+    char = chr(code)
+    if _ASTRAL_DELETE.match(char):
+        return _DELETED
+    return _SPACE if form == _KEY and _NON_WORD.match(char) else code
 
 
 # -- titles ---------------------------------------------------------------------------------------
@@ -147,6 +301,13 @@ def clean_title(title: str | None, *, site_names: Sequence[str] = ()) -> CleanTi
     return CleanTitle(text or None, breaking)
 
 
+@functools.lru_cache(maxsize=16)
+def _title_keys(title: str | None) -> frozenset[str]:
+    """Keys of a title and of its clean form: a first body line with one of them repeats it.
+    Cached: build_article cleans the page's text and the feed's with the same title."""
+    return frozenset(normalize_key(t) for t in (title, clean_title(title).title) if t) - {""}
+
+
 @functools.lru_cache(maxsize=64)
 def _site_keys(site_names: tuple[str, ...]) -> frozenset[str]:
     return frozenset(k for k in map(normalize_key, (*markers.OUTLETS, *site_names)) if k)
@@ -171,7 +332,7 @@ def html_to_text(fragment: str) -> str:
 
 
 def _fragment_text(fragment: str) -> str:
-    fragment = _DISPLAY_DELETE.sub("", fragment or "")  # lxml refuses control characters
+    fragment = _deleted(_DISPLAY_DELETE, fragment or "")  # lxml refuses control characters
     if not fragment.strip():
         return ""
     try:
@@ -202,15 +363,35 @@ class CleanBody:
     attribution: str | None
     tags: tuple[str, ...]
     removed: tuple[str, ...]
+    # normalize_key(body), from the keys of its lines that cleaning computed: fingerprinting
+    # reads it instead of normalizing the body again. Not compared: it follows from body.
+    key: str | None = field(default=None, compare=False, repr=False)
 
 
 def match_marker(line: str) -> Hit | None:
     """The first boilerplate catalogue entry (extractors/markers.py) that matches this display
     line, with its value (the text of an attribution or tag line), or None."""
-    if line.count(" ") < markers.FULL_KEY_WORDS:
-        return markers.first_match(line, normalize_key(line))
-    prefix = " ".join(line.split(" ", markers.PREFIX_WORDS)[: markers.PREFIX_WORDS])
-    return markers.first_match(line, normalize_key(prefix))
+    return _match_marker(line, _Keys())
+
+
+def _match_marker(line: str, keys: _Keys) -> Hit | None:
+    """match_marker, taking the line's key (or its prefix's) from keys."""
+    return markers.first_match(line, keys[_prefix(line) if _is_long(line) else line])
+
+
+def _is_long(line: str) -> bool:
+    return line.count(" ") >= markers.FULL_KEY_WORDS
+
+
+def _prefix(line: str) -> str:
+    """The words of a long line whose key markers are matched on (see markers.FULL_KEY_WORDS):
+    " ".join(line.split(" ", PREFIX_WORDS)[:PREFIX_WORDS]), without copying the rest."""
+    if found := _PREFIX.match(line):
+        return line[: found.end() - 1]
+    return " ".join(line.split(" ", markers.PREFIX_WORDS)[: markers.PREFIX_WORDS])
+
+
+_PREFIX = re.compile(f"(?:[^ ]* ){{{markers.PREFIX_WORDS}}}")
 
 
 _AGENCY_KEYS = frozenset(normalize_key(a) for a in (*markers.AGENCIES, *markers.OUTLETS))
@@ -219,6 +400,11 @@ _GLUED_MIN_WORDS = 30  # a dateline opens a glued-on article only after this muc
 
 def _is_sentence(words: str) -> bool:
     return bool(set(normalize_key(words).split()) & markers.NOT_DATELINE_WORDS)
+
+
+# A dateline form matches only where one of these follows its head (see markers: DASH, and the
+# "sep" of outlet_dateline and PLAIN_DATELINE).
+_DATELINE_SEPARATORS = ("-", "–", "—", "/", ":")
 
 
 def split_dateline(line: str, known_outlets: Sequence[str] = ()) -> tuple[str, str] | None:
@@ -257,6 +443,8 @@ def split_dateline(line: str, known_outlets: Sequence[str] = ()) -> tuple[str, s
 def _opens_glued_article(line: str, known_outlets: tuple[str, ...]) -> bool:
     """A dateline in the middle of a body that can only open another article: an outlet's own,
     a bare "city - agency" line, or a city with a known agency in brackets."""
+    if not any(sep in line for sep in _DATELINE_SEPARATORS):  # what every dateline form needs
+        return False
     if (m := markers.outlet_match(line, known_outlets)) and m["sep"].strip()[:1] in "-–—/":
         return True
     if (m := PAREN_DATELINE.match(line)) and normalize_key(m["agency"]) in _AGENCY_KEYS:
@@ -277,14 +465,13 @@ def clean_body(
     dateline; drops a first line that repeats the title. body is None when nothing is left."""
     outlets = tuple(o for o in known_outlets if o)
     lines = [part for line in _display_lines(text) for part in markers.split_glued(line, outlets)]
-    title_keys = {normalize_key(t) for t in (title, clean_title(title).title) if t} - {""}
+    keys = _Keys(_line_keys(lines))
+    title_keys = _title_keys(title)
     removed: list[str] = []
 
     while lines:  # leading lines: a repeated title, date lines, share bars
-        hit = match_marker(lines[0])
-        if not (
-            normalize_key(lines[0]) in title_keys or (hit and hit.marker.action == "drop_line")
-        ):
+        hit = _match_marker(lines[0], keys)
+        if not (keys[lines[0]] in title_keys or (hit and hit.marker.action == "drop_line")):
             break
         removed.append(lines.pop(0))
 
@@ -312,7 +499,7 @@ def clean_body(
         if words >= _GLUED_MIN_WORDS and _opens_glued_article(line, outlets):
             removed.extend(lines[i:])
             break
-        hit = match_marker(line)
+        hit = _match_marker(line, keys)
         if hit is None:
             body.append(line)
             words += line.count(" ") + 1
@@ -322,11 +509,13 @@ def clean_body(
             removed.append(line)
             i += 1
             continue
-        if hit.marker.links and (end := _links_end(lines, i, hit, words, total_words, outlets)):
+        if hit.marker.links and (
+            end := _links_end(lines, i, hit, words, total_words, outlets, keys)
+        ):
             removed.extend(lines[i:end])
             i = end
             continue
-        attribution, tags = _read_footer(lines, i)
+        attribution, tags = _read_footer(lines, i, keys)
         removed.extend(lines[i:])
         break
 
@@ -334,6 +523,7 @@ def clean_body(
         removed.append(body.pop())
     return CleanBody(
         body="\n\n".join(body) or None,
+        key=" ".join(k for k in map(keys.__getitem__, body) if k) if body else None,
         dateline=dateline or None,
         attribution=attribution,
         tags=tuple(dict.fromkeys(tags)),
@@ -346,7 +536,13 @@ def _is_link_title(line: str) -> bool:
 
 
 def _links_end(
-    lines: list[str], i: int, hit: Hit, words: int, total: int, outlets: tuple[str, ...]
+    lines: list[str],
+    i: int,
+    hit: Hit,
+    words: int,
+    total: int,
+    outlets: tuple[str, ...],
+    keys: _Keys,
 ) -> int | None:
     """Where a related-links marker's block ends when the same article goes on after it (the
     block is then dropped), or None when the rest is another article or a footer (cut).
@@ -359,21 +555,25 @@ def _links_end(
         return i + 1 if nxt is None or not _opens_glued_article(nxt, outlets) else None
     end = i + 1
     while end < len(lines) and end - i <= 8 and _is_link_title(lines[end]):
-        if _opens_glued_article(lines[end], outlets) or match_marker(lines[end]):
+        if _opens_glued_article(lines[end], outlets) or _match_marker(lines[end], keys):
             return None
         end += 1
-    if end >= len(lines) or _opens_glued_article(lines[end], outlets) or match_marker(lines[end]):
+    if (
+        end >= len(lines)
+        or _opens_glued_article(lines[end], outlets)
+        or _match_marker(lines[end], keys)
+    ):
         return None
     early = words < 0.25 * total
     return end if early or hit.marker.links == "list" or end - i > 2 else None
 
 
-def _read_footer(lines: list[str], i: int) -> tuple[str | None, list[str]]:
+def _read_footer(lines: list[str], i: int, keys: _Keys) -> tuple[str | None, list[str]]:
     """Attribution and tags from the footer lines from i on, up to the next cut marker."""
     attribution: str | None = None
     tags: list[str] = []
     while i < len(lines):
-        hit = match_marker(lines[i])
+        hit = _match_marker(lines[i], keys)
         if hit is None or hit.marker.action == "cut_rest":
             break
         if hit.marker.action == "attribution":
@@ -381,7 +581,7 @@ def _read_footer(lines: list[str], i: int) -> tuple[str | None, list[str]]:
         elif hit.marker.action == "tags":
             found = _split_tags(hit.value)
             while not found and i + 1 < len(lines) and lines[i + 1].count(" ") < 5:
-                if not _is_link_title(lines[i + 1]) or match_marker(lines[i + 1]):
+                if not _is_link_title(lines[i + 1]) or _match_marker(lines[i + 1], keys):
                     break
                 i += 1  # the tags follow one per line
                 tags.append(lines[i].strip(" .:()[]«»\"'"))

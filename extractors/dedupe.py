@@ -23,7 +23,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from extractors.hashing import band_array, minhash_array, shingle_hashes, sorted_unique
+from extractors.hashing import (
+    band_array,
+    band_arrays,
+    minhash_array,
+    shingle_hashes,
+    sorted_unique,
+)
 
 K = 3  # words per shingle
 NUM_PERM = 128  # whole-body MinHash size
@@ -169,27 +175,27 @@ def estimate_containment(j: float, n_a: int, n_b: int) -> float:
     return min(1.0, j * (n_a + n_b) / ((1.0 + j) * small))
 
 
-def _fingerprint_tokens(tokens: list[str], scheme: Scheme) -> Fingerprint:
-    key_text = " ".join(tokens)
+def _fingerprint_words(key_text: str, n_tokens: int, scheme: Scheme) -> Fingerprint:
+    """The fingerprint of key text whose n_tokens words are joined by single spaces."""
     digest = hashlib.sha256(key_text.encode("utf-8")).hexdigest()[:32]  # = content_hash()
-    if len(tokens) < scheme.min_tokens:
-        return Fingerprint(digest, (), (), len(tokens), 0)
+    if n_tokens < scheme.min_tokens:
+        return Fingerprint(digest, (), (), n_tokens, 0)
     in_order = shingle_hashes(key_text, scheme.k)
     values = sorted_unique(in_order)
     lead = sorted_unique(in_order[: max(1, scheme.lead_tokens - scheme.k + 1)])
     sig = minhash_array(values, scheme.num_perm)
     lead_sig = minhash_array(lead, scheme.lead_perm)
-    bands = np.concatenate(
+    bands = band_arrays(
         (
-            band_array(sig, scheme.bands, scheme.rows, 0),
-            band_array(lead_sig, scheme.lead_bands, scheme.lead_rows, scheme.bands),
+            (sig, scheme.bands, scheme.rows, 0),
+            (lead_sig, scheme.lead_bands, scheme.lead_rows, scheme.bands),
         )
     )
     return Fingerprint(
         content_hash=digest,
         minhash=tuple(sig.tolist()),
         bands=tuple(bands.tolist()),
-        n_tokens=len(tokens),
+        n_tokens=n_tokens,
         shingle_count=len(values),
         lead_minhash=tuple(lead_sig.tolist()),
         lead_shingle_count=len(lead),
@@ -199,20 +205,26 @@ def _fingerprint_tokens(tokens: list[str], scheme: Scheme) -> Fingerprint:
 def fingerprint_key(key_text: str, scheme: Scheme = SCHEME) -> Fingerprint | None:
     """fingerprint() for text that is already key-normalized; None when it has no words."""
     tokens = key_text.split()
-    return _fingerprint_tokens(tokens, scheme) if tokens else None
+    return _fingerprint_words(" ".join(tokens), len(tokens), scheme) if tokens else None
 
 
-def fingerprint(body: str | None, scheme: Scheme = SCHEME) -> Fingerprint | None:
+def fingerprint(
+    body: str | None, scheme: Scheme = SCHEME, *, key: str | None = None
+) -> Fingerprint | None:
     """Fingerprint a clean body (dateline and attribution already removed).
 
     Returns None when the body is missing or has no words after key normalization; a Fingerprint
-    with empty signatures and bands when it has fewer than MIN_TOKENS key tokens.
+    with empty signatures and bands when it has fewer than MIN_TOKENS key tokens. `key` is
+    normalize_key(body) when the caller already has it (clean_body's CleanBody.key).
     """
     if not body:
         return None
-    from extractors.clean import normalize_key  # lazy: clean.py owns the key normalization
+    if key is None:
+        from extractors.clean import normalize_key  # lazy: clean.py owns the key normalization
 
-    return fingerprint_key(normalize_key(body), scheme)
+        key = normalize_key(body)
+    # a key's words are joined by single spaces already: no need to split it as fingerprint_key
+    return _fingerprint_words(key, key.count(" ") + 1, scheme) if key else None
 
 
 def exact_key(fp: Fingerprint, title: str | None) -> str | None:

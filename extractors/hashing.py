@@ -19,6 +19,7 @@ _MASK63 = np.uint64((1 << 63) - 1)
 _BASE = 0x100000001B3
 _BASE_INV = pow(_BASE, -1, 1 << 64)
 MAX_PERM = 256
+_BLOCK = 1 << 16  # uint64 values in minhash_array's work array (512 KB)
 _TABLE_BYTES = 1 << 15  # precomputed powers cover bodies up to 32 KB of key text
 
 
@@ -45,13 +46,18 @@ _PERM_A = np.array([_seed(f"marsad/minhash/a/{i}") | 1 for i in range(MAX_PERM)]
 _PERM_B = np.array([_seed(f"marsad/minhash/b/{i}") for i in range(MAX_PERM)], np.uint64)
 
 
+_SPLITMIX = tuple(map(np.uint64, (30, 0xBF58476D1CE4E5B9, 27, 0x94D049BB133111EB, 31)))
+
+
 def _splitmix(x: np.ndarray) -> np.ndarray:
     """The splitmix64 finalizer: a bijection on uint64 that spreads every bit over all bits."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * np.uint64(0xBF58476D1CE4E5B9)
-    x = x ^ (x >> np.uint64(27))
-    x = x * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
+    s1, m1, s2, m2, s3 = _SPLITMIX
+    x = x ^ (x >> s1)
+    x *= m1
+    x ^= x >> s2
+    x *= m2
+    x ^= x >> s3
+    return x
 
 
 def shingle_hashes(key_text: str, k: int) -> np.ndarray:
@@ -88,7 +94,9 @@ def minhash_array(values: np.ndarray, num_perm: int) -> np.ndarray:
     if values.size == 0:
         raise ValueError("cannot compute a MinHash signature of an empty shingle set")
     out = np.empty(num_perm, np.uint64)
-    step = 32  # permutations per block: keeps the work array in the CPU cache
+    # permutations per block: keeps the work array (at most _BLOCK values) in the CPU cache, and
+    # a body of a few hundred shingles in one block
+    step = max(1, _BLOCK // values.size)
     with np.errstate(over="ignore"):
         for lo in range(0, num_perm, step):
             hi = min(lo + step, num_perm)
@@ -101,12 +109,35 @@ def minhash_array(values: np.ndarray, num_perm: int) -> np.ndarray:
 
 def band_array(sig: np.ndarray, bands: int, rows: int, first_band: int) -> np.ndarray:
     """`dedupe.band_hashes` of a signature array, as a uint64 array of 63-bit values."""
-    if bands <= 0 or rows <= 0 or bands * rows > len(sig):
-        raise ValueError(f"{bands} bands of {rows} rows need more than {len(sig)} values")
-    table = sig[: bands * rows].astype(np.uint64).reshape(bands, rows)
-    with np.errstate(over="ignore"):
-        acc = np.arange(first_band + 1, first_band + bands + 1, dtype=np.uint64)
-        for column in table.T:  # each step is a bijection of acc for a given column value
-            acc = (acc ^ column) * np.uint64(_BASE)
-            acc ^= acc >> np.uint64(29)
-        return _splitmix(acc) & _MASK63
+    return band_arrays(((sig, bands, rows, first_band),))
+
+
+def band_arrays(parts: tuple[tuple[np.ndarray, int, int, int], ...]) -> np.ndarray:
+    """band_array of several (signature, bands, rows, first_band), concatenated: computed in one
+    pass over all their bands (a fingerprint's whole-body and lead bands), a band that has fewer
+    rows than others leaving the pass after its last."""
+    for sig, bands, rows, _ in parts:
+        if bands <= 0 or rows <= 0 or bands * rows > len(sig):
+            raise ValueError(f"{bands} bands of {rows} rows need more than {len(sig)} values")
+    order = sorted(range(len(parts)), key=lambda i: -parts[i][2])  # most rows first
+    width = parts[order[0]][2]
+    table = np.zeros((sum(p[1] for p in parts), width), np.uint64)
+    acc = np.empty(len(table), np.uint64)
+    lanes, at = [0] * width, 0  # lanes[c]: how many bands, first in `order`, have a row c
+    for i in order:
+        sig, bands, rows, first_band = parts[i]
+        table[at : at + bands, :rows] = sig[: bands * rows].reshape(bands, rows)
+        acc[at : at + bands] = np.arange(first_band + 1, first_band + bands + 1, dtype=np.uint64)
+        at += bands
+        lanes[:rows] = [at] * rows
+    base, shift = np.uint64(_BASE), np.uint64(29)
+    for column, n in enumerate(lanes):  # each step is a bijection of acc for a given column value
+        live = acc[:n]
+        live ^= table[:n, column]
+        live *= base
+        live ^= live >> shift
+    acc = _splitmix(acc) & _MASK63
+    if order == sorted(order):
+        return acc
+    starts = np.cumsum([0] + [parts[i][1] for i in order])
+    return np.concatenate([acc[starts[k] : starts[k + 1]] for k in np.argsort(order)])

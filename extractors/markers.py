@@ -17,6 +17,7 @@ recognise datelines, which also mark where a second, glued-on article begins.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 from collections.abc import Iterable
@@ -261,12 +262,31 @@ FULL_KEY_WORDS = max(m.max_words for m in MARKERS if m.anywhere)
 PREFIX_WORDS = 16
 
 
+_LIMITS = sorted({m.max_words for m in MARKERS})
+
+
+@functools.cache
+def _allowed(limit: int) -> tuple[tuple, re.Pattern[str] | None, re.Pattern[str] | None]:
+    """The compiled entries that allow lines of _LIMITS[limit] words (and so of every count
+    down to the next smaller limit), and two screens for them: all their start-anchored
+    patterns as one alternation, and all the others as another. A key that neither screen
+    matches (at its start, anywhere) matches no entry: one regex call or two instead of one
+    per entry, on the many lines that are article text."""
+    entries = tuple(e for e in _COMPILED if e[0].max_words >= _LIMITS[limit])
+    start = "|".join(f"(?:{m.pattern})" for m, *_ in entries if not m.anywhere)
+    anywhere = "|".join(f"(?:{m.pattern})" for m, *_ in entries if m.anywhere)
+    return entries, re.compile(start) if start else None, re.compile(anywhere) if anywhere else None
+
+
 def first_match(line: str, key: str) -> Hit | None:
     """The first catalogue entry matching a display line whose key form is `key`, or None."""
-    n_words = line.count(" ") + 1
-    for marker, regex, also, requires in _COMPILED:
-        if n_words > marker.max_words:
-            continue
+    limit = bisect.bisect_left(_LIMITS, line.count(" ") + 1)  # entries allowing that many words
+    if limit == len(_LIMITS):
+        return None
+    entries, start, anywhere = _allowed(limit)
+    if not (start and start.match(key)) and not (anywhere and anywhere.search(key)):
+        return None
+    for marker, regex, also, requires in entries:
         if not (found := regex.search(key) if marker.anywhere else regex.match(key)):
             continue
         if not also.search(key) or not (need := requires.search(line)):
@@ -329,6 +349,8 @@ def outlet_match(line: str, outlets: tuple[str, ...]) -> re.Match[str] | None:
 
 def split_glued(line: str, outlets: tuple[str, ...]) -> list[str]:
     """A line split where a sentence ends and an outlet's dateline begins on the same line."""
+    if "-" not in line and "–" not in line and "—" not in line:  # every split needs a DASH
+        return [line] if line else []
     parts = BUILTIN_GLUED.split(line)
     if configured := _configured(outlets):
         parts = [p for part in parts for p in configured[1].split(part)]
