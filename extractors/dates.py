@@ -231,9 +231,14 @@ def page_date_from_tree(root: lxml_html.HtmlElement, *, tz: ZoneInfo) -> datetim
 
 
 def _page_date_strings(root: lxml_html.HtmlElement) -> Iterator[str]:
+    # One walk of the tree collects the three kinds of element read below (a walk takes ~0.1 ms
+    # on a large page; there were four), in document order as .//script, .//meta and .//time.
+    found: dict[str, list[lxml_html.HtmlElement]] = {"script": [], "meta": [], "time": []}
+    for element in root.iterdescendants(*found):
+        found[element.tag].append(element)
     typed: list[str] = []
     untyped: list[str] = []
-    for script in root.iterfind(".//script"):
+    for script in found["script"]:
         if (script.get("type") or "").strip().lower() != "application/ld+json" or not script.text:
             continue
         try:
@@ -252,23 +257,33 @@ def _page_date_strings(root: lxml_html.HtmlElement) -> Iterator[str]:
     yield from typed
     yield from untyped
     metas: dict[str, str] = {}
-    for meta in root.iterfind(".//meta"):
+    for meta in found["meta"]:
         content = meta.get("content")
         for attr in ("property", "name", "itemprop"):
             name = (meta.get(attr) or "").strip().lower()
             if content and name in _META_NAMES:
                 metas.setdefault(name, content)
     yield from (metas[name] for name in _META_NAMES if name in metas)
-    for element in root.iterfind(".//time"):
+    for element in found["time"]:
         if element.get("datetime") and (
             (element.get("itemprop") or "").lower() == "datepublished"
             or "pubdate" in element.attrib
         ):
             yield element.get("datetime")
-    for element in root.iterfind(".//article//time"):
-        if element.get("datetime"):
+    for element in found["time"]:  # the first of .//article//time
+        if element.get("datetime") and _inside_article(element, root):
             yield element.get("datetime")
             break
+
+
+def _inside_article(element: lxml_html.HtmlElement, root: lxml_html.HtmlElement) -> bool:
+    """Whether an <article> below root holds element (what .//article//time asks of it)."""
+    for ancestor in element.iterancestors():
+        if ancestor is root:
+            return False
+        if ancestor.tag == "article":
+            return True
+    return False
 
 
 def _json_objects(data: object) -> Iterator[dict]:

@@ -20,11 +20,13 @@ MIN_MODEL_LETTERS = 12  # the model is not asked about less than this
 SCRIPT_CHARS = 600  # the script and letter shares are judged on the text's beginning
 MODEL_CHARS = 2000  # and so is the model's verdict
 
+# Runs of each, not single letters: counting the letters of the runs gives the same counts for
+# a fifth of the match objects (about half the time of detect_language).
 _ARABIC_SCRIPT = re.compile(
-    "[\u0620-\u064a\u066e-\u06d3\u06d5\u06ee-\u06ff\u0750-\u077f\u08a0-\u08ff]"
+    "[\u0620-\u064a\u066e-\u06d3\u06d5\u06ee-\u06ff\u0750-\u077f\u08a0-\u08ff]+"
 )
-_LATIN = re.compile("[A-Za-z\u00c0-\u024f]")
-_LETTER = re.compile(r"[^\W\d_]")
+_LATIN = re.compile("[A-Za-z\u00c0-\u024f]+")
+_LETTER = re.compile(r"[^\W\d_]+")
 # Letters Arabic does not use (or only in foreign names); the share of them tells the language.
 _PERSIAN = re.compile("[\u067e\u0686\u0698\u06af\u06cc\u06a9]")  # پ چ ژ گ ی ک
 _URDU = re.compile("[\u0679\u0688\u0691\u06ba\u06d2\u06c1]")  # ٹ ڈ ڑ ں ے ہ
@@ -47,17 +49,22 @@ def detect_language(text: str | None) -> str | None:
     if not text:
         return None
     sample = text[:SCRIPT_CHARS]
-    letters = len(_LETTER.findall(sample))
+    letters = _count(_LETTER, sample)
     if letters < MIN_LETTERS:
         return None
-    arabic = len(_ARABIC_SCRIPT.findall(sample))
-    latin = len(_LATIN.findall(sample))
+    arabic = _count(_ARABIC_SCRIPT, sample)
+    latin = _count(_LATIN, sample)
     if arabic >= 0.3 * letters:  # Arabic headlines quote Latin names; English rarely quotes Arabic
         return _arabic_script_language(text, arabic)
     if letters < MIN_MODEL_LETTERS:
         return None
     allowed = LATIN_LANGUAGES if latin >= 0.5 * letters else None
     return _model_language(text[:MODEL_CHARS], allowed)
+
+
+def _count(runs: re.Pattern[str], text: str) -> int:
+    """How many characters of text are in the class whose runs `runs` matches."""
+    return sum(map(len, runs.findall(text)))
 
 
 def _arabic_script_language(text: str, arabic: int) -> str | None:

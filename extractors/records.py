@@ -45,7 +45,9 @@ class Article:
     content_type: str | None = None
 
 
-HTML_ZLIB_LEVEL = 3  # 0.27 ms a 45 KiB page, 5.7x smaller (level 6: 0.57 ms, 6.3x)
+# Level 3: 0.19 ms a 45 KiB page (synthetic site), 5.7x smaller. Level 1 saves a sixth of that
+# (0.16 ms) for 7% more bytes (5.3x), level 6 costs 2.3 times as much (0.45 ms) for 6.3x.
+HTML_ZLIB_LEVEL = 3
 
 
 def compress_html(html: str) -> bytes:
