@@ -12,6 +12,7 @@ import duckdb
 import pytest
 
 from extractors.records import Article
+from warehouse import db as warehouse_db
 from warehouse.db import (
     NewerWarehouse,
     NotAWarehouse,
@@ -217,6 +218,35 @@ def test_load_batch_writes_everything_in_one_go(db: Path) -> None:
         assert con.execute("SELECT tags FROM articles WHERE article_id='id0001'").fetchone()[0] == [
             "سياسة"
         ]
+
+
+def test_a_pass_appends_in_small_row_groups_and_plain_opens_see_the_same(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pass's loads open the file with append_row_groups, so that the checkpoint on close only
+    rewrites the last small row group of each indexed table (see APPEND_ROW_GROUP_ROWS); the
+    file must read the same to a plain open, under the same catalog name."""
+    monkeypatch.setattr(warehouse_db, "APPEND_ROW_GROUP_ROWS", 2048)  # DuckDB's smallest
+    with opened(db) as con:
+        plain_catalog = con.execute("SELECT current_database()").fetchone()[0]
+    loads = [range(1, 1501), range(1501, 3001), range(3001, 4501)]
+    for numbers in loads:
+        with opened(db, append_row_groups=True) as con:
+            assert con.execute("SELECT current_database()").fetchone()[0] == plain_catalog
+            load_batch(con, LoadBatch(run_id="run1", articles=[article(n) for n in numbers]))
+    with opened(db, read_only=True) as con:
+        assert con.execute("SELECT count(*), count(DISTINCT article_id) FROM articles").fetchone()[
+            :2
+        ] == (4500, 4500)
+        sizes = con.execute(  # rows per row group, from one column's segments
+            "SELECT row_group_id, sum(count) FROM pragma_storage_info('articles') "
+            "WHERE column_name = 'fetched_at' AND segment_type <> 'VALIDITY' "
+            "GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+    assert len(sizes) >= 3 and max(rows for _, rows in sizes) <= 2048
+    with opened(db) as con:  # the default row groups again: still one table, still unique
+        load_batch(con, LoadBatch(run_id="run1", articles=[article(1), article(4501)]))
+        assert con.execute("SELECT count(*) FROM articles").fetchone()[0] == 4501
 
 
 def test_failed_load_saves_no_feed_state(db: Path) -> None:

@@ -19,6 +19,15 @@ import duckdb
 
 MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 LOCK_HOLDER = re.compile(r"PID (\d+)")
+# Row groups of this many rows for the rows a pass appends (see `connect`'s append_row_groups).
+# DuckDB rewrites the whole last row group of a table with an index (articles, raw_pages, ...)
+# at every checkpoint after an append, and its default row group holds 122,880 rows: with the
+# default, closing the warehouse after loading 500 articles took 0.13 s and +160 MB at 2,500
+# articles, 0.37 s and +240 MB at 10,000, 2.3 s and +350 MB at 60,000, and so on until the
+# row group is full. At 4,096 rows the rewrite is bounded: 0.06 s at 60,000 articles.
+APPEND_ROW_GROUP_ROWS = 4096
+# Catalog names DuckDB keeps for itself: a file with such a stem is opened the plain way.
+_RESERVED_CATALOGS = frozenset({"memory", "system", "temp", "main"})
 
 
 class WarehouseError(Exception):
@@ -60,11 +69,18 @@ def connect(
     read_only: bool = False,
     lock_timeout_s: float = 30.0,
     migrate: bool = True,
+    append_row_groups: bool = False,
 ) -> duckdb.DuckDBPyConnection:
     """Open the warehouse at `path`, creating and upgrading it as needed.
 
     Retries with exponential backoff while another process holds the file, for up to
     `lock_timeout_s` seconds. Raises NotAWarehouse, NewerWarehouse or WarehouseLocked.
+
+    With `append_row_groups` (a pass's loads), rows appended through this connection go into
+    row groups of APPEND_ROW_GROUP_ROWS rows, so that the checkpoint on close rewrites a bounded
+    amount whatever the size of the tables. The file is then attached under the catalog name a
+    plain open gives it (its stem) and made the connection's default: queries read the same.
+    Only for a connection used on its own (a cursor of it would start in the in-memory catalog).
     """
     path = Path(path)
     if not read_only:
@@ -75,7 +91,7 @@ def connect(
     delay = 0.05
     while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only)
+            con = _open(path, read_only, append_row_groups)
             break
         except duckdb.IOException as exc:
             text = str(exc)
@@ -103,6 +119,23 @@ def connect(
         con.execute("SET TimeZone = 'UTC'")
         if migrate:
             _migrate(con, path, read_only=read_only)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _open(path: Path, read_only: bool, append_row_groups: bool) -> duckdb.DuckDBPyConnection:
+    catalog = path.stem
+    if not append_row_groups or catalog.lower() in _RESERVED_CATALOGS or not catalog:
+        return duckdb.connect(str(path), read_only=read_only)
+    con = duckdb.connect()
+    try:
+        options = f"ROW_GROUP_SIZE {APPEND_ROW_GROUP_ROWS}" + (", READ_ONLY" if read_only else "")
+        quoted_path = str(path).replace("'", "''")
+        name = catalog.replace('"', '""')
+        con.execute(f"ATTACH '{quoted_path}' AS \"{name}\" ({options})")
+        con.execute(f'USE "{name}"')
     except BaseException:
         con.close()
         raise

@@ -41,7 +41,7 @@ STEMMER = "arabic"
 TAIL_REBUILD_MIN = 20_000
 # Documents an incremental refresh tokenizes and commits at a time (see _index_tail): its memory
 # is then that of one slice's texts, whatever the number of new articles.
-TAIL_SLICE = 1_000
+TAIL_SLICE = 500
 # Every run of characters that is not a letter or a digit separates words. The fts default
 # strips only ASCII punctuation (Arabic ، ؛ ؟ « » stay glued to words), and the documented
 # '(\\.|[^a-z])+' deletes every Arabic letter.
@@ -148,7 +148,10 @@ def refresh_search_index(con: duckdb.DuckDBPyConnection, *, full: bool = False) 
     started = time.perf_counter()
     try:
         full = full or _tail_outgrows_index(con)
-        articles = _in_transaction(con, functools.partial(_rebuild, con)) if full else _index_tail(con)
+        if full:
+            articles = _in_transaction(con, functools.partial(_rebuild, con))
+        else:
+            articles = _index_tail(con)
     finally:
         for table in (INDEX_INPUT, *_SCRATCH):
             con.execute(f"DROP TABLE IF EXISTS temp.{table}")
