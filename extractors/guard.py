@@ -3,7 +3,8 @@
 Feed items are untrusted input, so a feed must never make marsad fetch an internal address. Every
 connection is checked against the address actually connected to (after DNS, after every redirect);
 only public unicast addresses pass, unless an address or host is in fetch.allow_private.
-GuardedBackend enforces that at connect time for httpx (the Fetcher's only way out).
+GuardedResolver enforces that for every host name the Fetcher's aiohttp session resolves, and
+check_literal_host for a URL whose host is an IP address (the Fetcher's only way out).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import httpcore
-import httpx
+import aiohttp
+import aiohttp.abc
+from aiohttp.abc import ResolveResult
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -83,52 +85,44 @@ def check_address(host: str, ip_text: str, allow: AllowList) -> IPAddress:
     return ip
 
 
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """Resolves the host itself, checks every address, then connects to a checked address."""
+class GuardedResolver(aiohttp.abc.AbstractResolver):
+    """aiohttp's resolver for the Fetcher: resolves a host name, checks every address it gives
+    and refuses them all if one is not allowed (DNS answers may rotate), so that aiohttp only
+    ever connects to checked addresses. aiohttp does not resolve IP literals: check_literal_host
+    is the Fetcher's check for those, made before each request."""
 
     def __init__(self, allow: AllowList) -> None:
-        self._inner = httpcore.AnyIOBackend()
         self._allow = allow
 
-    async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):  # type: ignore[no-untyped-def]
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         loop = asyncio.get_running_loop()
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        addresses = list(dict.fromkeys(info[4][0] for info in infos))
-        if not addresses:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, family=family)
+        if not infos:
             raise OSError(f"{host} did not resolve")
-        for address in addresses:  # refuse if any answer is internal: DNS may rotate
-            check_address(host, address, self._allow)
-        last: Exception | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    address,
-                    port,
-                    timeout=timeout,
-                    local_address=local_address,
-                    socket_options=socket_options,
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last = exc
-        assert last is not None
-        raise last
+        for info in infos:
+            check_address(host, str(info[4][0]), self._allow)
+        numeric = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
+        answers: dict[tuple[str, int], ResolveResult] = {}
+        for fam, _type, proto, _name, address in infos:
+            ip = str(address[0])
+            answers.setdefault(
+                (ip, fam),
+                {"hostname": host, "host": ip, "port": int(address[1]), "family": fam,
+                 "proto": proto, "flags": numeric},
+            )  # fmt: skip
+        return list(answers.values())
 
-    async def connect_unix_socket(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        raise BlockedAddress("refused a unix socket connection")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
+    async def close(self) -> None:
+        return None
 
 
-def guarded_transport(allow: AllowList, max_connections: int) -> httpx.AsyncHTTPTransport:
-    """An httpx transport whose every connection goes through GuardedBackend (no proxies)."""
-    ssl_context = httpx.create_ssl_context(trust_env=False)  # ~20 ms: made once, used twice
-    transport = httpx.AsyncHTTPTransport(verify=ssl_context, trust_env=False)
-    transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=ssl_context,
-        max_connections=max_connections,
-        max_keepalive_connections=max_connections,
-        keepalive_expiry=5.0,
-        network_backend=GuardedBackend(allow),
-    )
-    return transport
+def check_literal_host(host: str, allow: AllowList) -> None:
+    """Raise BlockedAddress when `host` is an IP address (a URL's host written as one) that is
+    not allowed; host names are left to GuardedResolver."""
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%")[0])
+    except ValueError:
+        return
+    check_address(host, host.strip("[]"), allow)

@@ -120,6 +120,42 @@ def test_guard_without_allow_list_refuses_the_local_site(sample_site: FixtureSit
     assert sample_site.requests == []
 
 
+def test_guard_checks_what_a_host_name_resolves_to(sample_site: FixtureSite) -> None:
+    """A host name is resolved by the guard itself: localhost (a loopback address, from the
+    hosts file) is refused without an allow list and fetched when the name is allowed."""
+    port = sample_site.base_url.rsplit(":", 1)[1]
+    url = f"http://localhost:{port}/feeds/aljazeera.xml"
+    refused = get(url, FetchPolicy(backoff_s=0.01))
+    assert refused.error and "not a public address" in refused.error and refused.final
+    assert sample_site.requests == []
+    allowed = get(url, FetchPolicy(allow_private=AllowList.parse(["localhost"]), backoff_s=0.01))
+    if allowed.error and "could not connect" in allowed.error:  # localhost is ::1 first here
+        pytest.skip(f"localhost does not reach the fixture site on 127.0.0.1: {allowed.error}")
+    assert allowed.ok and allowed.body
+
+
+def test_guard_resolver_refuses_every_answer_if_one_is_internal() -> None:
+    from extractors.guard import BlockedAddress, GuardedResolver
+
+    resolver = GuardedResolver(AllowList())
+    with pytest.raises(BlockedAddress, match="not a public address"):
+        asyncio.run(resolver.resolve("localhost", 80))
+    answers = asyncio.run(GuardedResolver(AllowList.parse(["localhost"])).resolve("localhost", 80))
+    assert answers and all(a["hostname"] == "localhost" and a["port"] == 80 for a in answers)
+
+
+def test_arabic_paths_are_requested_percent_encoded(sample_site: FixtureSite) -> None:
+    sample_site.add_file("/news/خبر-عاجل.html", "<html>نص</html>".encode(), "text/html")
+    for url in (
+        sample_site.url("/news/خبر-عاجل.html"),
+        sample_site.base_url + "/news/%D8%AE%D8%A8%D8%B1-%D8%B9%D8%A7%D8%AC%D9%84.html",
+    ):
+        result = get(url)
+        assert result.ok and "نص".encode() in (result.body or b""), (url, result.error)
+    paths = [r.path for r in sample_site.requests_for("/news/")]
+    assert paths == ["/news/خبر-عاجل.html"] * 2  # the site decodes what it was sent
+
+
 def test_transient_errors_are_retried(sample_site: FixtureSite) -> None:
     sample_site.set_fault("/feeds/aljazeera.xml", Fault(status=503, times=2))
     result = get(
