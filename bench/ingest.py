@@ -148,10 +148,12 @@ def mode_marsad(work: Path, base_url: str, feeds: int) -> None:
     db = work / "marsad.duckdb"
     config = write_config(work / "marsad.toml", db, base_url, feeds)
     report(phase="cold")
+    children = _children_cpu()
     cpu, t = time.process_time(), time.perf_counter()
     with in_the_foreground():  # as `marsad run` does
         cold = ingest(config_path=str(config), db_path=str(db))
     cold_s, cold_cpu = time.perf_counter() - t, time.process_time() - cpu
+    workers_cpu = _children_cpu() - children  # the pass's extraction processes, ended with it
     report(phase="cold_done", wait=True)
     sys.stdin.readline()  # the parent has counted the cold pass's requests
     t = time.perf_counter()
@@ -166,6 +168,7 @@ def mode_marsad(work: Path, base_url: str, feeds: int) -> None:
             "task_overhead_s": per_task,
             "wall_s": cold_s,
             "main_cpu_s": cold_cpu,
+            "workers_cpu_s": workers_cpu,
             "repoll_s": repoll_s,
             "articles": count_rows(db, "articles"),
             "fetch_errors": count_rows(db, "fetch_errors"),
@@ -176,6 +179,13 @@ def mode_marsad(work: Path, base_url: str, feeds: int) -> None:
             **own_memory(),
         }
     )
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's ended and waited-for children (a pass's extraction
+    processes end with it; Prefect's temporary server runs on and is not counted)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def mode_naive(work: Path, base_url: str, feeds: int) -> None:
@@ -234,7 +244,8 @@ def mode_limit(work: Path, base_url: str, feeds: int, articles: int) -> None:
 
 
 def marsad_extraction_cpu(base_url: str, pages: list[tuple[str, str]]) -> list[float]:
-    """CPU seconds per page of flows.steps.extract_one: extraction, cleaning, dates, fingerprint."""
+    """CPU seconds per page of extractors.workers.extract_one: extraction, cleaning, dates,
+    fingerprint."""
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
 
@@ -242,7 +253,7 @@ def marsad_extraction_cpu(base_url: str, pages: list[tuple[str, str]]) -> list[f
 
     from extractors.article import FeedContext
     from extractors.feeds import parse_feed
-    from flows.steps import extract_one
+    from extractors.workers import extract_one
 
     entries = {}
     with httpx.Client(timeout=20) as client:
@@ -469,6 +480,20 @@ def print_report(args: argparse.Namespace, site: dict[str, Any], results: dict, 
         f"({1000 * marsad['main_cpu_s'] / max(1, marsad['articles']):.2f} ms per article; fetching,"
         " feed state, dedupe and loading, Prefect; extraction runs in the workers)"
     )
+    if "workers_cpu_s" in marsad:
+        n = max(1, marsad["articles"])
+        parts = {
+            "main process": marsad["main_cpu_s"],
+            "extraction processes": marsad["workers_cpu_s"],
+            "the site": marsad["site_cpu_s"],
+        }
+        total = sum(parts.values())
+        print(
+            "CPU per article in the cold pass: "
+            + ", ".join(f"{k} {1000 * v / n:.2f} ms" for k, v in parts.items())
+            + f"; {1000 * total / n:.2f} ms in all, the {site['cores']} cores busy "
+            f"{100 * total / (site['cores'] * marsad['wall_s']):.0f}% of the pass"
+        )
     print(
         f"marsad memory: peak RSS of its process tree {marsad['tree_mb']:.0f} MB, of which "
         f"Prefect's temporary server {marsad['prefect_server_mb']:.0f} MB (marsad's own "
@@ -493,10 +518,13 @@ def print_report(args: argparse.Namespace, site: dict[str, Any], results: dict, 
         f"{figures['limit_min_wall_s']:.1f} s); marsad's cold pass reaches "
         f"{100 * figures['marsad_share_of_limit']:.0f}% of it"
     )
+    if "marsad_error" in limit:
+        print(f"marsad's own per-page extraction could not be timed: {limit['marsad_error']}")
     if "marsad_cpu_s" in limit:
         print(
-            f"marsad's own per-page extraction (flows.steps.extract_one: trafilatura, cleaning, "
-            f"dates, language, fingerprint): median {1000 * limit['marsad_cpu_s']:.1f} ms/page"
+            "marsad's own per-page extraction (extractors.workers.extract_one: trafilatura, "
+            f"cleaning, dates, language, fingerprint): median {1000 * limit['marsad_cpu_s']:.1f} "
+            "ms/page"
         )
     problems = []
     if marsad["articles"] < site["pages"]:
