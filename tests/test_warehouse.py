@@ -153,7 +153,8 @@ def test_newer_warehouse_is_refused(db: Path) -> None:
         connect(db)
 
 
-def test_locked_warehouse_names_the_holder(db: Path) -> None:
+@pytest.mark.parametrize("append_row_groups", [False, True])
+def test_locked_warehouse_names_the_holder(db: Path, append_row_groups: bool) -> None:
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -174,7 +175,7 @@ def test_locked_warehouse_names_the_holder(db: Path) -> None:
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(WarehouseLocked) as info:
-            connect(db, lock_timeout_s=0.3)
+            connect(db, lock_timeout_s=0.3, append_row_groups=append_row_groups)
         assert info.value.pid == holder.pid
         assert f"PID {holder.pid}" in str(info.value)
     finally:
