@@ -23,6 +23,12 @@ def extract_packed(job: tuple) -> tuple[Article | None, str | None]:
     return extract_one(*job)
 
 
+def extract_group(jobs: list[tuple]) -> list[tuple[Article | None, str | None]]:
+    """extract_one for each job, in order: the unit of work a pass hands to an extraction
+    process, so that the hand-over's cost is paid once for several pages."""
+    return [extract_one(*job) for job in jobs]
+
+
 def extract_one(
     entry: FeedEntry,
     feed: FeedContext,

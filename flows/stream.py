@@ -2,11 +2,12 @@
 
     fetch (event loop) -> extract (a process per core) -> settle -> load (one thread), by chunks
 
-Each page is handed to the extraction processes the moment it arrives, while other pages are
-still being fetched, and every CHUNK_ARTICLES settled articles are loaded by one loader thread
-while the rest goes on. At most `in_flight` pages are held between the start of their fetch and
-the end of their extraction, and at most MAX_QUEUED_CHUNKS chunks wait for the loader, so a
-batch's memory is bounded by those numbers, not by how many pages it has.
+Pages go to the extraction processes as they arrive, GROUP_PAGES at a time (or fewer after
+GROUP_WAIT_S), while other pages are still being fetched, and every CHUNK_ARTICLES settled
+articles are loaded by one loader thread while the rest goes on. At most `in_flight` pages are
+held between the start of their fetch and the end of their extraction, and at most
+MAX_QUEUED_CHUNKS chunks wait for the loader, so a batch's memory is bounded by those numbers,
+not by how many pages it has.
 
 Losing nothing: a chunk is loaded in one transaction with its pages' errors and retries. The
 feeds' state (validators, next poll) and the poll's own records go in the batch's last chunk,
@@ -35,7 +36,7 @@ import pyarrow as pa
 from extractors.fetch import Fetcher, FetchPolicy
 from extractors.records import Article
 from extractors.urls import article_id
-from extractors.workers import extract_one, extract_packed, warm_up
+from extractors.workers import extract_group, extract_one, warm_up
 from flows.steps import PAGE_ACCEPT, PageJob, PageResult, page_result
 from warehouse import db as warehouse_db
 from warehouse.load import FetchErrorRecord, LoadBatch, LoadResult, PendingPage, load_batch
@@ -44,6 +45,11 @@ from warehouse.sql_server import opened_shared as opened
 CHUNK_ARTICLES = 500  # articles per load: a transaction's fixed cost against memory held
 MAX_QUEUED_CHUNKS = 2  # chunks waiting for the loader before extraction results wait instead
 PAGES_PER_WORKER = 6  # pages queued for each extraction process, so none waits for work
+# Pages handed to an extraction process at once. Each hand-over through ProcessPoolExecutor (a
+# future, its queues and threads, a wake-up on each side) cost about as much CPU as fetching the
+# page; a group pays it once. A group that is not full after GROUP_WAIT_S goes as it is.
+GROUP_PAGES = 8
+GROUP_WAIT_S = 0.002
 # DuckDB's buffer pool for a pass's own connections. Its default (80% of the machine's memory)
 # lets every load cache whatever it touched until the connection closes: +150-300 MB per chunk
 # load on a 2,000-article warehouse. A pass reads and writes a few thousand rows at a time;
@@ -63,6 +69,8 @@ class ExtractionPool:
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers if workers is not None else (os.cpu_count() or 1)
         self._pool: ProcessPoolExecutor | None = None
+        self._group: list[tuple[tuple, asyncio.Future[Outcome]]] = []  # pages not handed over yet
+        self._send_later: asyncio.TimerHandle | None = None
         if self.workers >= 2:
             self._start()
 
@@ -77,23 +85,70 @@ class ExtractionPool:
         return self._pool
 
     async def extract(self, args: tuple) -> Outcome:
+        """The page's outcome from an extraction process, handed over in a group of up to
+        GROUP_PAGES (in-process when there is no pool)."""
         if self._pool is None:
             return extract_one(*args)
+        loop = asyncio.get_running_loop()
+        outcome: asyncio.Future[Outcome] = loop.create_future()
+        self._group.append((args, outcome))
+        if len(self._group) >= GROUP_PAGES:
+            self._send_group()
+        elif self._send_later is None:
+            self._send_later = loop.call_later(GROUP_WAIT_S, self._send_group)
+        return await outcome
+
+    def _send_group(self) -> None:
+        if self._send_later is not None:
+            self._send_later.cancel()
+            self._send_later = None
+        group, self._group = self._group, []
         pool = self._pool
+        if not group or pool is None:
+            return
         try:
-            return await asyncio.get_running_loop().run_in_executor(pool, extract_packed, args)
-        except BrokenProcessPool:
-            if self._pool is pool:  # the first page to notice restarts it
+            done = asyncio.wrap_future(pool.submit(extract_group, [args for args, _ in group]))
+        except BrokenProcessPool as exc:  # broken before this group could be handed over
+            self._settle_group(pool, group, exc)
+            return
+        done.add_done_callback(lambda d: self._group_done(pool, group, d))
+
+    def _group_done(self, pool: ProcessPoolExecutor, group: list, done: asyncio.Future) -> None:
+        if done.cancelled():  # the pool was shut down to restart it, this group still queued
+            self._settle_group(pool, group, BrokenProcessPool("restarted"))
+        else:
+            self._settle_group(pool, group, done.exception() or done.result())
+
+    def _settle_group(
+        self, pool: ProcessPoolExecutor, group: list, done: list[Outcome] | BaseException
+    ) -> None:
+        """Give each page of a group its outcome. A process that died takes every page it held
+        (ProcessPoolExecutor fails all of them): the first group to notice restarts the pool,
+        and each page keeps its feed's text, recorded as an error."""
+        if isinstance(done, BaseException):
+            if isinstance(done, BrokenProcessPool) and self._pool is pool:
                 pool.shutdown(wait=False, cancel_futures=True)
                 self._start()
-            entry, feed, fetched_at, _html, _ctype, _keep = args
-            article, _ = extract_one(entry, feed, fetched_at, None, None, False)
-            return article, "the extraction process died on this page; kept the feed's text"
+            why = (
+                "the extraction process died on this page or one handed over with it"
+                if isinstance(done, BrokenProcessPool)
+                else f"the extraction process failed ({type(done).__name__}: {done})"
+            )
+            done = [(_feed_article(args), f"{why}; kept the feed's text") for args, _ in group]
+        for (_, future), outcome in zip(group, done, strict=True):
+            if not future.done():  # not cancelled meanwhile (a pass stopped)
+                future.set_result(outcome)
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+def _feed_article(args: tuple) -> Article | None:
+    """The article from its feed entry alone, for a page whose extraction was lost."""
+    entry, feed, fetched_at, _html, _content_type, _keep = args
+    return extract_one(entry, feed, fetched_at, None, None, False)[0]
 
 
 @contextmanager

@@ -107,6 +107,35 @@ def test_a_page_is_extracted_from_its_bytes_in_their_declared_encoding() -> None
     assert from_bytes.body == from_text.body
 
 
+def test_pages_handed_over_in_groups_each_get_their_own_outcome() -> None:
+    """The pool hands pages to its processes GROUP_PAGES at a time (and a short group after
+    GROUP_WAIT_S): every page must get the article built from its own page, in any order."""
+    from flows import stream
+
+    pool = ExtractionPool(workers=2)
+    count = 2 * stream.GROUP_PAGES + 3  # full groups, then a short one sent by the timer
+    try:
+
+        async def extract_all() -> list:
+            jobs = [job(100 + n) for n in range(count)]
+            pages = [article_html(f"عنوان الصفحة {n} " + "كلمة " * n) for n in range(count)]
+            return await asyncio.gather(
+                *(
+                    pool.extract((j.entry, CONTEXT, NOW, page, HTML, False))
+                    for j, page in zip(jobs, pages, strict=True)
+                )
+            )
+
+        outcomes = asyncio.run(extract_all())
+    finally:
+        pool.close()
+    assert len(outcomes) == count
+    for n, (article, error) in enumerate(outcomes):
+        assert error is None and article is not None and article.extraction == "page"
+        assert article.url == job(100 + n).entry.url
+        assert article.body and article.body.count("كلمة") == n  # its own page's text
+
+
 # An extraction process that dies ----------------------------------------------------------
 
 
