@@ -152,6 +152,19 @@ def opened(path: Path | str, **kwargs: object) -> Iterator[duckdb.DuckDBPyConnec
         con.close()
 
 
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN, then COMMIT when the block ends, or ROLLBACK (and re-raise) when it raises,
+    whatever it raises, a failing COMMIT included."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
 def limit_memory(con: object, limit: str) -> None:
     """Cap DuckDB's memory (`SET memory_limit`, e.g. "256MB") for a connection of this process's
     own; a connection through `marsad serve-sql` (warehouse.sql_server) is the server's, and its
@@ -198,8 +211,7 @@ def _migrate(con: duckdb.DuckDBPyConnection, path: Path, *, read_only: bool) -> 
     for version, _name, sql in migrations():
         if version <= have:
             continue
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             if version == 1:
                 con.execute(
                     "CREATE TABLE IF NOT EXISTS schema_version "
@@ -207,7 +219,3 @@ def _migrate(con: duckdb.DuckDBPyConnection, path: Path, *, read_only: bool) -> 
                 )
             con.execute(sql)
             con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, datetime.now(UTC)])
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise

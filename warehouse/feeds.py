@@ -9,6 +9,8 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 
+from warehouse.db import transaction
+
 
 @dataclass(frozen=True)
 class FeedDefinition:
@@ -80,34 +82,30 @@ def sync_feeds(con: duckdb.DuckDBPyConnection, feeds: Sequence[FeedDefinition]) 
         }
     )
     con.register("configured_feeds", table)
-    con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(
-            """
-            INSERT INTO feeds (name, url, config_url, source, language, timezone, enabled)
-            SELECT name, url, url, source, language, timezone, enabled FROM configured_feeds
-            ON CONFLICT (name) DO UPDATE SET
-                url = CASE WHEN feeds.config_url <> excluded.config_url
-                           THEN excluded.url ELSE feeds.url END,
-                next_poll_at = CASE WHEN feeds.config_url <> excluded.config_url
-                           THEN NULL ELSE feeds.next_poll_at END,
-                config_url = excluded.config_url,
-                source = excluded.source,
-                language = excluded.language,
-                timezone = excluded.timezone,
-                enabled = CASE
-                    WHEN feeds.last_status = 410 AND feeds.config_url = excluded.config_url
-                    THEN feeds.enabled ELSE excluded.enabled END
-            """
-        )
-        con.execute(
-            "UPDATE feeds SET enabled = false "
-            "WHERE name NOT IN (SELECT name FROM configured_feeds) AND enabled"
-        )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            con.execute(
+                """
+                INSERT INTO feeds (name, url, config_url, source, language, timezone, enabled)
+                SELECT name, url, url, source, language, timezone, enabled FROM configured_feeds
+                ON CONFLICT (name) DO UPDATE SET
+                    url = CASE WHEN feeds.config_url <> excluded.config_url
+                               THEN excluded.url ELSE feeds.url END,
+                    next_poll_at = CASE WHEN feeds.config_url <> excluded.config_url
+                               THEN NULL ELSE feeds.next_poll_at END,
+                    config_url = excluded.config_url,
+                    source = excluded.source,
+                    language = excluded.language,
+                    timezone = excluded.timezone,
+                    enabled = CASE
+                        WHEN feeds.last_status = 410 AND feeds.config_url = excluded.config_url
+                        THEN feeds.enabled ELSE excluded.enabled END
+                """
+            )
+            con.execute(
+                "UPDATE feeds SET enabled = false "
+                "WHERE name NOT IN (SELECT name FROM configured_feeds) AND enabled"
+            )
     finally:
         con.unregister("configured_feeds")
 

@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from extractors.records import Article, compress_html
 from warehouse.clusters import assign_clusters, index_fingerprints
+from warehouse.db import transaction
 from warehouse.feeds import FeedUpdate, save_feed_updates
 
 # LOOKUP_CHUNK stays importable from here for callers from before the split; IN lists are cut
@@ -189,8 +190,7 @@ def load_batch(con: duckdb.DuckDBPyConnection, batch: LoadBatch) -> LoadResult:
     """Write the whole batch in one transaction; see the module docstring. New articles are
     clustered (warehouse.clusters) and indexed for dedupe; updates are applied after them, so an
     article and its update may arrive in one batch."""
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         articles = _new_articles(con, [*batch.articles, *batch.updates])
         duplicates = assign_clusters(con, articles)
         _insert_articles(con, articles)
@@ -226,10 +226,6 @@ def load_batch(con: duckdb.DuckDBPyConnection, batch: LoadBatch) -> LoadResult:
                 c.pages_failed, len(batch.errors), batch.run_id,
             ],
         )  # fmt: skip
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     by_feed: dict[str, int] = {}
     for article in articles:
         by_feed[article.feed_name] = by_feed.get(article.feed_name, 0) + 1

@@ -33,6 +33,7 @@ import pyarrow as pa
 
 from extractors.records import Article, decompress_html
 from warehouse.clusters import EXACT_WINDOW, index_fingerprints
+from warehouse.db import transaction
 from warehouse.rows import TIMESTAMP, insert_table, select_in, where_in
 
 # The columns re-extraction rebuilds; title and body are "the text" (a change keeps the old one
@@ -189,8 +190,7 @@ def apply_reextracted(
     A page refetched since it was read (its raw_pages.fetched_at moved) is left alone: the pass
     that refetched it stored newer text."""
     ids = [r.article.article_id for r in rebuilt]
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         current = dict(
             select_in(con, "SELECT article_id, fetched_at FROM raw_pages", "article_id", ids)
         )
@@ -224,10 +224,6 @@ def apply_reextracted(
         _update_rows(con, rows, now)
         _insert_revisions(con, revisions, now)
         index_fingerprints(con, sorted(to_index, key=lambda a: a.fetched_at))
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return ApplyResult(
         changed=len(rows),
         text_changed=len(revisions),

@@ -23,16 +23,14 @@ import functools
 import re
 import time
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 import duckdb
 
 from extractors.clean import normalize_key
+from warehouse.db import transaction
 from warehouse.extensions import load_extension
 
-T = TypeVar("T")
 INDEX_INPUT = "search_documents"  # a temporary table; the index lives in the schema below
 INDEX_SCHEMA = f"fts_main_{INDEX_INPUT}"
 STEMMER = "arabic"
@@ -149,24 +147,14 @@ def refresh_search_index(con: duckdb.DuckDBPyConnection, *, full: bool = False) 
     try:
         full = full or _tail_outgrows_index(con)
         if full:
-            articles = _in_transaction(con, functools.partial(_rebuild, con))
+            with transaction(con):
+                articles = _rebuild(con)
         else:
             articles = _index_tail(con)
     finally:
         for table in (INDEX_INPUT, *_SCRATCH):
             con.execute(f"DROP TABLE IF EXISTS temp.{table}")
     return IndexRefresh(full, articles, time.perf_counter() - started)
-
-
-def _in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
-    con.execute("BEGIN TRANSACTION")
-    try:
-        result = work()
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    return result
 
 
 def _tail_outgrows_index(con: duckdb.DuckDBPyConnection) -> bool:
@@ -221,8 +209,8 @@ def _index_tail(con: duckdb.DuckDBPyConnection) -> int:
     row = con.execute(f"SELECT count(*) FROM {INDEX_INPUT}").fetchone()
     total = int(row[0]) if row else 0
     for first in range(1, total + 1, TAIL_SLICE):
-        docs = f"doc BETWEEN {first} AND {first + TAIL_SLICE - 1}"
-        _in_transaction(con, functools.partial(_index_slice, con, docs))
+        with transaction(con):
+            _index_slice(con, f"doc BETWEEN {first} AND {first + TAIL_SLICE - 1}")
     return total
 
 
