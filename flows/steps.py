@@ -153,9 +153,16 @@ def _hints(result: FetchResult) -> PollHints:
 
 
 def _success(
-    target: FeedTarget, result: FetchResult, now: datetime, hints: PollHints
+    target: FeedTarget,
+    result: FetchResult,
+    now: datetime,
+    hints: PollHints,
+    *,
+    keep_validators: bool = False,
 ) -> FeedUpdate:
-    """The state of a feed that answered with a new body."""
+    """The state of a feed that answered: with the validators and body hash of its answer, or,
+    with keep_validators (it was not modified), those it had."""
+    new = not keep_validators
     return FeedUpdate(
         name=target.name,
         polled_at=now,
@@ -163,10 +170,11 @@ def _success(
         error=None,
         consecutive_failures=0,
         next_poll_at=next_poll_after_success(now, hints),
-        etag=result.etag,
-        last_modified=result.last_modified,
-        body_hash=_body_hash(result.body or b""),
+        etag=result.etag if new else None,
+        last_modified=result.last_modified if new else None,
+        body_hash=_body_hash(result.body or b"") if new else None,
         url=result.permanent_redirect,
+        keep_validators=keep_validators,
     )
 
 
@@ -208,16 +216,7 @@ def outcome_before_parsing(
             "not_modified",
             moved_to=moved,
             hints=hints,
-            update=FeedUpdate(
-                name=target.name,
-                polled_at=now,
-                status=result.status,
-                error=None,
-                consecutive_failures=0,
-                next_poll_at=next_poll_after_success(now, hints),
-                url=moved,
-                keep_validators=True,
-            ),
+            update=_success(target, result, now, hints, keep_validators=True),
         )
     base = _success(target, result, now, hints)
     if state and state.body_hash == base.body_hash:
