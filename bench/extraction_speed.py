@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -19,6 +20,7 @@ from zoneinfo import ZoneInfo
 import trafilatura
 
 from bench.extraction_pages import FETCHED_AT, arabic_pages
+from extractors import prune_prefilter
 from extractors.article import FeedContext, decode_html
 from extractors.feeds import FeedEntry
 
@@ -51,10 +53,22 @@ def speed(corpora: Path, repeats: int = 3) -> None:
         sets["real Arabic, dated entry"] = [
             (FeedEntry(url=p.url, **dated), p.html, p.timezone) for p in real
         ]
+
+    def unfiltered(run: Callable[..., object]) -> Callable[..., object]:
+        def timed(*args: object) -> object:
+            with prune_prefilter.disabled():
+                return run(*args)
+
+        return timed
+
     ways = {
         "marsad extract_one": lambda e, h, ctx: extract_one(e, ctx, FETCHED_AT, h, None, False),
-        "trafilatura default": lambda e, h, ctx: trafilatura.extract(h),
-        "trafilatura fast": lambda e, h, ctx: trafilatura.extract(h, fast=True),
+        "trafilatura default": unfiltered(lambda e, h, ctx: trafilatura.extract(h)),
+        "trafilatura fast": unfiltered(lambda e, h, ctx: trafilatura.extract(h, fast=True)),
+        # what extractors.prune_prefilter saves
+        "marsad, no prefilter": unfiltered(
+            lambda e, h, ctx: extract_one(e, ctx, FETCHED_AT, h, None, False)
+        ),
     }
     print(f"{'pages':<26} {'n':>3} " + " ".join(f"{w:>20}" for w in ways) + "  ratios")
     for name, pages in sets.items():
@@ -72,5 +86,6 @@ def speed(corpora: Path, repeats: int = 3) -> None:
         print(
             f"{name:<26} {len(pages):>3} "
             + " ".join(f"{m:>17.1f} ms" for m in ms)
-            + f"  x{ms[0] / ms[1]:.2f} of default, x{ms[0] / ms[2]:.2f} of fast"
+            + f"  x{ms[0] / ms[1]:.2f} of default, x{ms[0] / ms[2]:.2f} of fast,"
+            + f" x{ms[0] / ms[3]:.2f} of no prefilter"
         )

@@ -124,6 +124,9 @@ def extract_page(
     import trafilatura
     from trafilatura.metadata import extract_catstags
 
+    from extractors.prune_prefilter import ensure_installed
+
+    ensure_installed()  # trafilatura skips prunes that cannot match (same output, less CPU)
     tree = trafilatura.load_html(html)
     if tree is None:
         return PageContent(text=None)

@@ -1,0 +1,158 @@
+"""Let trafilatura skip its raw-page prunes on pages none of their nodes can be on.
+
+Before it cleans a page, trafilatura (2.3) prunes the whole parsed page with three XPath
+expressions (RAW_TREE_PRUNE_XPATH: infinite-scroll boxes and share bars;
+REMOVE_COMMENTS_AND_LISTS_XPATH: comment sections). Their re:test() predicates call back into
+Python's `re` for every div, section and list of the page: on the pages of the synthetic site
+the three took 3.2 ms of a 13 ms extraction, and on most pages they select nothing
+(`python bench/extraction.py --speed` times extract_one with and without this module).
+
+Every node those expressions select has an id or class value that one of their re:test() or
+contains() tests accepts, and every value such a test accepts contains one of a few fixed
+strings (CHECKED, read off the patterns; tests/test_prune_prefilter.py checks each pattern's
+alternatives against them). So when no id or class value of the page contains one of those
+strings, the expression selects nothing and need not run. install() wraps the expressions, in
+trafilatura's own lists, with that check: the page's id and class values come from one XPath
+without callbacks, once per page. Extraction output is the same by construction (the test also
+compares fixture pages extracted with and without it). An expression whose text is not one
+this was checked against (another trafilatura release) is left as it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterator
+from typing import Any
+
+PREFIX = 16  # hex digits of an expression text's sha256 compared
+# Expressions checked by hand, by the sha256 of their text: each selects only nodes whose id or
+# class passes one of its re:test()/contains() tests, and every value those tests accept (none
+# is a case-insensitive test) contains one of these strings.
+CHECKED: dict[str, tuple[str, ...]] = {
+    # RAW_TREE_PRUNE_XPATH[0]: 'mvp-post-add-(?:box|wrap)|infinite-?scroll' on id and class,
+    # and 'mvp-post-add-(?:box|wrap)'
+    "01e7c660fd6406f2": ("mvp-post-add-", "infinite"),
+    # RAW_TREE_PRUNE_XPATH[1]: contains(@class, 'elementor-share-buttons')
+    "3c7afe92279543d5": ("elementor-share-buttons",),
+    # REMOVE_COMMENTS_AND_LISTS_XPATH[0]: '^(?:[Cc]omment(?!ary)|comol|disqus_thread|dsq-comments)'
+    # and '^(?:[Cc]omment(?!ary)|comol)' on id, '^[Cc]omment(?!ary)|(?:article|post)-comments'
+    # on class
+    "9cc18d34e6e2d258": ("omment", "comol", "disqus_thread"),
+}
+# Only the lists run on the raw page: trafilatura applies them to it one after the other.
+PRUNE_LISTS = ("RAW_TREE_PRUNE_XPATH", "REMOVE_COMMENTS_AND_LISTS_XPATH")
+
+
+def path_digest(path: str) -> str:
+    return hashlib.sha256(path.encode("utf-8")).hexdigest()[:PREFIX]
+
+
+class Prefiltered:
+    """An lxml XPath that is run only when an id or class value of the page contains one of
+    `needles`."""
+
+    __slots__ = ("needles", "path", "xpath")
+
+    def __init__(self, xpath: Any, needles: tuple[str, ...]) -> None:
+        self.xpath, self.needles, self.path = xpath, needles, xpath.path
+
+    def __call__(self, tree: Any, **variables: Any) -> Any:
+        if variables or self.could_select(tree):
+            return self.xpath(tree, **variables)
+        return []
+
+    def could_select(self, tree: Any) -> bool:
+        values = _attribute_values(tree)
+        return any(needle in values for needle in self.needles)
+
+    def __repr__(self) -> str:
+        return f"Prefiltered({' '.join(self.path.split())[:60]!r}...)"
+
+
+_VALUES: list[Any] = []  # XPaths of the id and class values under a node (built on first use)
+# The values of the last page searched, kept with the page: trafilatura prunes the raw page with
+# its two lists one after the other, and its code never adds an id or class to a page (it only
+# removes nodes), so values collected for the first list still cover all the page can match.
+_last: tuple[Any, str] | None = None
+
+
+def _attribute_values(tree: Any) -> str:
+    """The id and class values of `tree` and the nodes under it, one per line."""
+    global _last
+    if _last is not None and _last[0] is tree:
+        return _last[1]
+    if not _VALUES:  # two paths: their union would be sorted in document order, for nothing
+        from lxml.etree import XPath
+
+        _VALUES.extend(XPath(f".//@{name}", smart_strings=False) for name in ("id", "class"))
+    values = "\n".join(_VALUES[0](tree) + _VALUES[1](tree))
+    _last = (tree, values)
+    return values
+
+
+_installed = False
+_removed = False  # uninstall() was called: ensure_installed() does nothing
+_wrappers: dict[int, Prefiltered] = {}  # id of trafilatura's expression -> its wrapper
+
+
+def install() -> int:
+    """Wrap trafilatura's raw-page prune expressions (once per process); returns how many are
+    wrapped in all."""
+    global _installed, _removed
+    from trafilatura import xpaths
+
+    wrapped = 0
+    for name in PRUNE_LISTS:
+        expressions = getattr(xpaths, name, None)
+        if not isinstance(expressions, list):
+            continue
+        for i, expression in enumerate(expressions):
+            if isinstance(expression, Prefiltered):
+                wrapped += 1
+                continue
+            wrapper = _wrappers.get(id(expression))
+            if wrapper is None:
+                needles = CHECKED.get(path_digest(getattr(expression, "path", "") or ""))
+                if needles is None:
+                    continue
+                wrapper = _wrappers[id(expression)] = Prefiltered(expression, needles)
+            expressions[i] = wrapper
+            wrapped += 1
+    _installed, _removed = True, False
+    return wrapped
+
+
+def uninstall() -> None:
+    """Put trafilatura's own expressions back (for measurements and tests): ensure_installed()
+    leaves them until install() is called again."""
+    global _installed, _removed
+    from trafilatura import xpaths
+
+    for name in PRUNE_LISTS:
+        expressions = getattr(xpaths, name, None)
+        if isinstance(expressions, list):
+            for i, expression in enumerate(expressions):
+                if isinstance(expression, Prefiltered):
+                    expressions[i] = expression.xpath
+    _installed, _removed = False, True
+
+
+def ensure_installed() -> None:
+    """install(), unless it was done or undone before in this process."""
+    if not _installed and not _removed:
+        install()
+
+
+@contextlib.contextmanager
+def disabled() -> Iterator[None]:
+    """trafilatura's own expressions for the duration (to time trafilatura as it comes)."""
+    global _removed
+    was = (_installed, _removed)
+    uninstall()
+    try:
+        yield
+    finally:
+        if was[0]:
+            install()
+        _removed = was[1]

@@ -1,0 +1,171 @@
+"""extractors.prune_prefilter: trafilatura skips raw-page prunes that cannot select anything,
+and extracts exactly what it extracts without the shortcut."""
+
+from __future__ import annotations
+
+import gzip
+import re
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import trafilatura
+from lxml.etree import XPath
+from trafilatura import xpaths
+from trafilatura.utils import load_html
+
+from extractors import prune_prefilter
+from extractors.article import decode_html, extract_page
+from extractors.prune_prefilter import CHECKED, PRUNE_LISTS, Prefiltered, path_digest
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures" / "arabic"
+TZ = ZoneInfo("Asia/Baghdad")
+# re:test(@id, '...') and contains(@class, '...') in an expression's text, with re:test's flags
+TESTS = re.compile(r"""(re:test|contains)\(@(?:id|class),\s*'([^']*)'(?:,\s*'([^']*)')?\)""")
+
+ARTICLE = "<p>" + " ".join(["نص الخبر الرئيسي عن الاجتماع الوزاري في بغداد اليوم."] * 6) + "</p>"
+LATER = "<p>" + " ".join(["خبر لاحق عن مباراة كرة القدم في الدوحة مساء أمس."] * 8) + "</p>"
+COMMENT = "<p>" + " ".join(["تعليق القارئ على الخبر وهو طويل بما يكفي ليبدو فقرة."] * 6) + "</p>"
+# Pages whose text the raw-page prunes change (checked: with trafilatura's lists emptied, each
+# extracts otherwise), so a shortcut that skipped a prune it needed would show.
+PRUNED = {
+    "scroll box": f'<article><h1>عنوان</h1>{ARTICLE}</article><section id="infinite-scroll">'
+    f"<article><h2>خبر آخر</h2>{LATER * 4}</article></section>",
+    "appended post": f'<div class="mvp-main"><h1>عنوان</h1>{ARTICLE}</div><div id="mvp-post-add-'
+    f'box"><article><h1>خبر آخر</h1>{LATER * 4}</article></div>',
+    "comment list": f"<article><h1>عنوان</h1>{ARTICLE}"
+    f'<ol id="comol">{f"<li>{COMMENT}</li>" * 3}</ol></article>',
+    "comments box": f"<article><h1>عنوان</h1>{ARTICLE}"
+    f'<details class="article-comments"><summary>التعليقات</summary>{COMMENT}</details></article>',
+}
+PRUNED_PAGES = {
+    name: f"<html><head><title>خبر</title></head><body>{body}</body></html>"
+    for name, body in PRUNED.items()
+}
+PLAIN_PAGE = f"""<html><head><title>خبر</title></head><body>
+<div class="main"><article id="story"><h1>عنوان</h1>{ARTICLE}</article></div>
+<div class="commentary-box"><p>تحليل: رأي الكاتب في الموضوع مطول بعض الشيء</p></div>
+</body></html>"""
+
+
+def fixture_pages() -> list[tuple[str, str]]:
+    pages = [*PRUNED_PAGES.items(), ("plain", PLAIN_PAGE)]
+    for path in sorted(FIXTURES.glob("*.html.gz")):
+        pages.append((path.name, decode_html(gzip.decompress(path.read_bytes()))))
+    for path in sorted((REPO / "flows" / "sample_site").glob("*/news/*.html")):
+        pages.append((path.name, decode_html(path.read_bytes())))
+    return pages
+
+
+@pytest.fixture
+def restored():
+    yield
+    prune_prefilter.install()
+
+
+def expressions() -> list[object]:
+    return [expression for name in PRUNE_LISTS for expression in getattr(xpaths, name)]
+
+
+def test_install_wraps_exactly_the_checked_expressions(restored) -> None:
+    prune_prefilter.uninstall()
+    assert not any(isinstance(e, Prefiltered) for e in expressions())
+    wrapped = prune_prefilter.install()
+    # a trafilatura release whose texts changed wraps nothing: re-check them (see CHECKED)
+    assert wrapped == len(CHECKED), (
+        f"re-check the expressions of trafilatura {trafilatura.__version__}"
+    )
+    for expression in expressions():
+        assert isinstance(expression, Prefiltered) == (path_digest(expression.path) in CHECKED)
+    assert prune_prefilter.install() == wrapped  # twice is once
+    prune_prefilter.uninstall()
+    prune_prefilter.ensure_installed()  # leaves them out once uninstall() was called
+    assert not any(isinstance(e, Prefiltered) for e in expressions())
+
+
+def test_every_value_the_tests_accept_holds_a_checked_string() -> None:
+    """The needles are read off the patterns by hand; this tries them on values that match and
+    on every id and class of the fixture pages."""
+    values = {
+        "comments", "Comment-list", "comment", "commentsWrap", "comol", "comol-list",
+        "disqus_thread", "dsq-comments", "article-comments", "post-comments x",
+        "x post-comments", "mvp-post-add-box", "mvp-post-add-wrap", "infinitescroll",
+        "infinite-scroll-wrap", "elementor-share-buttons", "a elementor-share-buttons--view",
+        "commentary", "main", "story",
+    }  # fmt: skip
+    for _, html in fixture_pages():
+        tree = load_html(html)
+        values.update(tree.xpath("//@id | //@class"))
+    checked_patterns = 0
+    for expression in expressions():
+        digest = path_digest(expression.path)
+        if digest not in CHECKED:
+            continue
+        tests = TESTS.findall(expression.path)
+        assert tests, "a checked expression has re:test() or contains() tests"
+        for kind, pattern, flags in tests:
+            assert "i" not in (flags or "")  # the needles are case-sensitive
+            compiled = re.compile(pattern if kind == "re:test" else re.escape(pattern))
+            accepted = [v for v in values if compiled.search(v)]
+            assert accepted, f"no value tries {pattern!r}"
+            for value in accepted:
+                assert any(needle in value for needle in CHECKED[digest]), (pattern, value)
+            checked_patterns += 1
+    assert checked_patterns >= 6
+
+
+def test_extraction_is_the_same_with_and_without(restored) -> None:
+    pages = fixture_pages()
+    assert len(pages) >= 6
+    outputs = {}
+    for mode in ("without", "with"):
+        prune_prefilter.uninstall() if mode == "without" else prune_prefilter.install()
+        outputs[mode] = [
+            (
+                extract_page(html, url="https://example.org/a", tz=TZ),
+                trafilatura.extract(html, fast=True),
+                trafilatura.extract(html, include_comments=True, favor_recall=True),
+            )
+            for _, html in pages
+        ]
+    for (name, _), without, with_ in zip(pages, outputs["without"], outputs["with"], strict=True):
+        assert with_ == without, name
+    # the prunes did run where needed: without them these pages extract otherwise
+    emptied = {name: getattr(xpaths, name)[:] for name in PRUNE_LISTS}
+    try:
+        for name in PRUNE_LISTS:
+            getattr(xpaths, name).clear()
+        for (name, html), with_ in zip(pages, outputs["with"], strict=False):
+            if name in PRUNED_PAGES:
+                assert extract_page(html, url="https://example.org/a", tz=TZ).text != with_[0].text
+    finally:
+        for name, expressions in emptied.items():
+            getattr(xpaths, name)[:] = expressions
+
+
+def test_an_expression_runs_only_when_the_page_has_a_needle() -> None:
+    runs = []
+    real = XPath(
+        ".//*[self::div][re:test(@class, '^[Cc]omment')]", namespaces={"re": xpaths.REGEXP_NS}
+    )
+
+    def counted(tree):
+        runs.append(tree)
+        return real(tree)
+
+    counted.path = real.path  # type: ignore[attr-defined]
+    shortcut = Prefiltered(counted, ("omment",))
+    no_needle = load_html(PLAIN_PAGE.replace("commentary-box", "analysis-box"))
+    assert shortcut(no_needle) == [] and runs == []
+    comments_box = load_html(PRUNED_PAGES["comments box"])  # "article-comments": a needle
+    assert shortcut(comments_box) == [] and len(runs) == 1  # ... but no class starting so
+    page = load_html(PLAIN_PAGE.replace("commentary-box", "Comment-box"))
+    assert [e.get("class") for e in shortcut(page)] == ["Comment-box"] and len(runs) == 2
+
+
+def test_unchecked_expressions_are_not_wrapped() -> None:
+    other = XPath(
+        ".//*[self::div][re:test(@class, 'comment-x')]", namespaces={"re": xpaths.REGEXP_NS}
+    )
+    assert path_digest(other.path) not in CHECKED
