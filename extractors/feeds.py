@@ -29,6 +29,7 @@ from extractors.dates import parse_feed_date
 
 DOCTYPE = re.compile(rb"<!DOCTYPE[^>\[]*(\[.*?\])?\s*>", re.IGNORECASE | re.DOTALL)
 ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
+CHARREF = re.compile(rb"&#(?:[xX]0*([0-9A-Fa-f]+)|0*([0-9]+));")
 DOCTYPE_START = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 ROOT_ELEMENT = re.compile(rb"<(?:rss|feed|rdf:RDF|RDF|channel)[\s>]", re.IGNORECASE)
 HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html)[\s>]", re.I | re.S)
@@ -167,11 +168,20 @@ def parse_feed(
     if _declares_entities(body):
         body = _without_doctype(body)
         problems.append("the feed declares XML entities (unsafe); they were not expanded")
+    if not problems:
+        from extractors import fast_feed  # it imports this module: imported here, not above
+
+        if fast_feed.ENABLED and (fast := fast_feed.parse_rss(body, url=url, tz=tz)) is not None:
+            return fast  # plain RSS 2.0, read with lxml exactly as feedparser would read it
     headers = {"content-location": url, "content-type": content_type}
-    parsed = feedparser.parse(
-        body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
-    )
-    entries = tuple(_entries(parsed.entries, url, tz))
+    body = _without_bad_charrefs(body)
+    try:
+        parsed = feedparser.parse(
+            body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+        )
+        entries = tuple(_entries(parsed.entries, url, tz))
+    except Exception as exc:  # feedparser's own failure: the feed is bad, the poll goes on
+        return ParsedFeed(error=f"the feed could not be parsed ({type(exc).__name__}: {exc})")
     if parsed.bozo:
         problem = _bozo_message(parsed.get("bozo_exception"))
         if problem:
@@ -304,6 +314,24 @@ def _codec(label: str) -> str | None:
         return codecs.lookup(LABEL_ALIASES.get(name, name)).name.replace("-", "_")
     except LookupError:
         return None
+
+
+def _without_bad_charrefs(body: bytes) -> bytes:
+    """`body` with each character reference to no character (a surrogate, or past U+10FFFF)
+    written as U+FFFD: feedparser's fallback parser raises on them (UnicodeEncodeError,
+    ValueError) instead of reading the rest of the feed."""
+    if b"&#" not in body:
+        return body
+
+    def replace(match: re.Match[bytes]) -> bytes:
+        hexa, decimal = match.group(1), match.group(2)
+        if len(hexa or decimal or b"0") > (6 if hexa else 7):  # past U+10FFFF: not parsed
+            return b"&#xFFFD;"
+        value = int(hexa, 16) if hexa else int(decimal or b"0")
+        valid = value <= 0x10FFFF and not 0xD800 <= value <= 0xDFFF
+        return match.group(0) if valid else b"&#xFFFD;"
+
+    return CHARREF.sub(replace, body)
 
 
 def _declares_entities(body: bytes) -> bool:

@@ -334,3 +334,19 @@ def test_every_feed_of_the_malformed_corpus_gives_a_result_or_an_error() -> None
         if not (parsed.entries or parsed.version or parsed.error):
             nothing.append(str(path.relative_to(MALFORMED)))
     assert nothing == []
+
+
+@pytest.mark.parametrize(
+    "ref", ["&#xD800;", "&#55296;", "&#x110000;", "&#x" + "F" * 40 + ";", "&#" + "9" * 5000 + ";"]
+)
+def test_a_reference_to_no_character_does_not_stop_the_feed(ref: str) -> None:
+    """feedparser's fallback parser (an ill-formed feed) raised on these, failing the poll."""
+    body = (
+        '<rss version="2.0"><channel><title>t</title>'
+        f"<item><title>خبر {ref} عاجل</title><link>http://127.0.0.1/a</link></item>"
+        "<item><title>ثان &#1593;</title><link>http://127.0.0.1/b</link></item><item><x>"
+        "</channel></rss>"
+    ).encode()
+    parsed = parse_feed(body, url="http://127.0.0.1/feed.xml")
+    assert [e.title for e in parsed.entries] == ["خبر \ufffd عاجل", "ثان ع"]
+    assert parsed.error and "not well-formed" in parsed.error
