@@ -6,6 +6,8 @@ faster and use less memory.
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import datetime
 
 from extractors.article import FeedContext, build_article, decode_html, extract_page
@@ -23,10 +25,23 @@ def extract_packed(job: tuple) -> tuple[Article | None, str | None]:
     return extract_one(*job)
 
 
+# A file to which extract_group appends "<CPU seconds> <pages>" for each group, when the
+# environment names one: bench/ingest.py reads from it how much of a pass's CPU went into
+# extract_one itself (timed in the pass, so the machine's drift over minutes cancels out).
+CPU_LOG_VARIABLE = "MARSAD_EXTRACT_CPU_LOG"
+
+
 def extract_group(jobs: list[tuple]) -> list[tuple[Article | None, str | None]]:
     """extract_one for each job, in order: the unit of work a pass hands to an extraction
     process, so that the hand-over's cost is paid once for several pages."""
-    return [extract_one(*job) for job in jobs]
+    log = os.environ.get(CPU_LOG_VARIABLE)
+    if not log:
+        return [extract_one(*job) for job in jobs]
+    started = time.process_time()
+    outcomes = [extract_one(*job) for job in jobs]
+    with open(log, "a", encoding="utf-8") as out:  # one short line: appended whole
+        out.write(f"{time.process_time() - started:.6f} {len(jobs)}\n")
+    return outcomes
 
 
 def extract_one(

@@ -159,3 +159,23 @@ def test_the_head_links_come_from_the_head_even_when_the_parser_closed_it_early(
 def test_a_page_that_does_not_parse_gives_no_content() -> None:
     page = extract_page("", url="https://example.org/empty", tz=ZoneInfo("UTC"))
     assert page.text is None and page.canonical is None
+
+
+def test_extract_group_logs_its_cpu_only_when_asked(tmp_path, monkeypatch) -> None:
+    """bench/ingest.py reads the CPU extract_one took in a pass's workers from this log."""
+    from extractors.workers import CPU_LOG_VARIABLE, extract_group
+
+    html = gzip.decompress((FIXTURES / "almadenahnews.html.gz").read_bytes())
+    entry = FeedEntry(url="https://www.almadenahnews.com/article/1")
+    jobs = [(entry, AMMAN, FETCHED, html, None, True)] * 2
+    log = tmp_path / "cpu.log"
+    monkeypatch.delenv(CPU_LOG_VARIABLE, raising=False)
+    unlogged = extract_group(jobs)
+    assert not log.exists()
+    monkeypatch.setenv(CPU_LOG_VARIABLE, str(log))
+    logged = extract_group(jobs)
+    extract_group(jobs[:1])
+    assert [o[0].body for o in logged] == [o[0].body for o in unlogged]
+    lines = [line.split() for line in log.read_text().splitlines()]
+    assert [int(pages) for _, pages in lines] == [2, 1]
+    assert all(float(cpu) > 0 for cpu, _ in lines)
