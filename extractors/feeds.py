@@ -12,6 +12,7 @@ the bytes, and a detector last; the text is handed to feedparser as UTF-8.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -171,7 +172,11 @@ def parse_feed(
     if not problems:
         from extractors import fast_feed  # it imports this module: imported here, not above
 
-        if fast_feed.ENABLED and (fast := fast_feed.parse_rss(body, url=url, tz=tz)) is not None:
+        fast = None
+        if fast_feed.ENABLED:
+            with contextlib.suppress(Exception):  # a fast-path bug must not cost the feed
+                fast = fast_feed.parse_rss(body, url=url, tz=tz)
+        if fast is not None:
             return fast  # plain RSS 2.0, read with lxml exactly as feedparser would read it
     headers = {"content-location": url, "content-type": content_type}
     body = _without_bad_charrefs(body)

@@ -378,3 +378,21 @@ def test_the_switch_turns_the_fast_path_off(counted: Counter) -> None:
     assert counted.read == counted.declined == 0
     parse_feed(rss(ITEM), url=URL)
     assert counted.read == 1
+
+
+def test_a_fast_path_failure_falls_back_to_feedparser(monkeypatch) -> None:
+    """Whatever goes wrong in the fast path, the feed is still read (by feedparser)."""
+    from extractors import fast_feed as module
+
+    body = (
+        b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>'
+        b"<item><title>a</title><link>http://127.0.0.1/a</link></item></channel></rss>"
+    )
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    expected = parse_feed(body, url="http://127.0.0.1/feed.xml")
+    monkeypatch.setattr(module, "parse_rss", broken)
+    assert parse_feed(body, url="http://127.0.0.1/feed.xml") == expected
+    assert [e.url for e in expected.entries] == ["http://127.0.0.1/a"]
