@@ -8,8 +8,8 @@ the CPU a poll costs. lxml reads the same feed in a small fraction of that.
 How it stays exact: `parse_rss` reproduces what feedparser 6's strict parser does with the
 elements listed in CHANNEL_KINDS and ITEM_KINDS (the notes by each kind say which feedparser
 handler it mirrors), builds the same dictionaries feedparser would have built for the keys that
-extractors.feeds reads, and hands them to the same extractors.feeds helpers (`_entries`, `_text`,
-`_ttl_minutes`). Everything else makes it DECLINE (return None), and parse_feed then runs
+extractors.feeds reads, and hands them to extractors.feeds.feed_from, which makes feedparser's
+into a ParsedFeed too. Everything else makes it DECLINE (return None), and parse_feed then runs
 feedparser: another root or version family, any XML error or libxml2 warning, a DOCTYPE, an XML
 declaration other than version 1.0 in UTF-8, xml:base or any other attribute it does not know,
 an element or namespace it does not know, a known element with children, comments or unknown
@@ -24,6 +24,7 @@ DOCTYPEs removed (parse_feed does not call this at all when it removed one).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from contextlib import suppress
 from functools import lru_cache
 from typing import Any
@@ -34,7 +35,7 @@ from feedparser.mixin import _FeedParserMixin
 from feedparser.urls import _urljoin, make_safe_absolute_uri
 from lxml import etree
 
-from extractors.feeds import ParsedFeed, _entries, _text, _ttl_minutes
+from extractors.feeds import ParsedFeed, feed_from
 
 # The switch tests and benchmarks use to force the feedparser path (parse_feed reads it).
 ENABLED = True
@@ -166,19 +167,7 @@ def parse_rss(body: bytes, *, url: str, tz: ZoneInfo | None = None) -> ParsedFee
         meta, items, version = read_rss(body, url=url)
     except Decline:
         return None
-    entries = tuple(_entries(items, url, tz))
-    problems: list[str] = []
-    if len(entries) < len(items):
-        skipped = len(items) - len(entries)
-        problems.append(f"{skipped} of {len(items)} items have no http(s) link and were skipped")
-    return ParsedFeed(
-        entries=entries,
-        title=_text(meta.get("title")),
-        link=meta.get("link"),
-        ttl_minutes=_ttl_minutes(meta),
-        error="; ".join(problems) or None,
-        version=version,
-    )
+    return feed_from(meta, items, url=url, tz=tz, version=version, problems=[])
 
 
 def decline_reason(body: bytes, *, url: str) -> str | None:
@@ -223,20 +212,35 @@ def read_rss(body: bytes, *, url: str) -> tuple[dict[str, Any], list[dict[str, A
     return meta, meta.pop("items"), version
 
 
-def _channel(channel: Any, base: str, names: dict[Any, tuple[str, str]]) -> dict[str, Any]:
-    meta: dict[str, Any] = {}
-    items: list[dict[str, Any]] = []
+def _handled_children(
+    element: Any,
+    kinds: dict[tuple[str, str], str],
+    once: frozenset[str],
+    where: str,
+    names: dict[Any, tuple[str, str]],
+) -> Iterator[tuple[Any, tuple[str, str], str]]:
+    """(child, its name, its kind) for each element child of `element`; declines on a child
+    whose kind is not in `kinds`, or a second child of a kind in `once`."""
     seen: set[str] = set()
-    for child in channel:
+    for child in element:
         if _is_skipped(child):
             continue
         key = _name(child.tag, names)
-        kind = CHANNEL_KINDS.get(key)
+        kind = kinds.get(key)
         if kind is None:
-            raise Decline(f"channel element {key} is not handled")
-        if kind in SINGLE_IN_CHANNEL and kind in seen:
-            raise Decline(f"channel element {key} given twice")
+            raise Decline(f"{where} element {key} is not handled")
+        if kind in once and kind in seen:
+            raise Decline(f"{where} element {key} given twice")
         seen.add(kind)
+        yield child, key, kind
+
+
+def _channel(channel: Any, base: str, names: dict[Any, tuple[str, str]]) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    items: list[dict[str, Any]] = []
+    for child, key, kind in _handled_children(
+        channel, CHANNEL_KINDS, SINGLE_IN_CHANNEL, "channel", names
+    ):
         if kind == ITEM:
             if child.attrib:
                 raise Decline("attributes on an item")
@@ -269,17 +273,7 @@ def _item(element: Any, base: str, names: dict[Any, tuple[str, str]]) -> dict[st
     item: dict[str, Any] = {}
     links: list[dict[str, str]] = []
     tags: list[dict[str, str]] = []
-    seen: set[str] = set()
-    for child in element:
-        if _is_skipped(child):
-            continue
-        key = _name(child.tag, names)
-        kind = ITEM_KINDS.get(key)
-        if kind is None:
-            raise Decline(f"item element {key} is not handled")
-        if kind in SINGLE_IN_ITEM and kind in seen:
-            raise Decline(f"item element {key} given twice")
-        seen.add(kind)
+    for child, key, kind in _handled_children(element, ITEM_KINDS, SINGLE_IN_ITEM, "item", names):
         if kind == MEDIA_EMPTY:
             if len(child):
                 raise Decline(f"children in {key}")

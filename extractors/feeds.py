@@ -14,7 +14,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -184,28 +184,47 @@ def parse_feed(
         parsed = feedparser.parse(
             body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
         )
-        entries = tuple(_entries(parsed.entries, url, tz))
+        if parsed.bozo:
+            problem = _bozo_message(parsed.get("bozo_exception"))
+            if problem:
+                problems.append(problem)
+        return feed_from(
+            parsed.feed,
+            parsed.entries,
+            url=url,
+            tz=tz,
+            version=parsed.get("version") or None,
+            problems=problems,
+        )
     except Exception as exc:  # feedparser's own failure: the feed is bad, the poll goes on
         return ParsedFeed(error=f"the feed could not be parsed ({type(exc).__name__}: {exc})")
-    if parsed.bozo:
-        problem = _bozo_message(parsed.get("bozo_exception"))
-        if problem:
-            problems.append(problem)
-    if len(entries) < len(parsed.entries):
-        skipped = len(parsed.entries) - len(entries)
-        problems.append(
-            f"{skipped} of {len(parsed.entries)} items have no http(s) link and were skipped"
-        )
-    if not entries and not parsed.feed and not parsed.get("version") and not problems:
+
+
+def feed_from(
+    meta: Any,
+    items: Sequence[Any],
+    *,
+    url: str,
+    tz: ZoneInfo | None,
+    version: str | None,
+    problems: list[str],
+) -> ParsedFeed:
+    """The ParsedFeed of a feed's channel values and items as feedparser stores them (`meta`
+    and `items`: feedparser's own, or extractors.fast_feed's copies of them); `problems` are
+    what was found wrong before, and get the skipped items added."""
+    entries = tuple(_entries(items, url, tz))
+    if len(entries) < len(items):
+        skipped = len(items) - len(entries)
+        problems.append(f"{skipped} of {len(items)} items have no http(s) link and were skipped")
+    if not entries and not meta and not version and not problems:
         problems.append("no feed found in the response")
-    meta = parsed.feed
     return ParsedFeed(
         entries=entries,
         title=_text(meta.get("title")),
         link=meta.get("link"),
         ttl_minutes=_ttl_minutes(meta),
         error="; ".join(problems) or None,
-        version=parsed.get("version") or None,
+        version=version,
     )
 
 
