@@ -405,6 +405,22 @@ def run_mode(site: SiteProcess, mode: str, args: argparse.Namespace) -> dict[str
         return result
 
 
+def set_against_limit(marsad: dict[str, Any], around: list[dict[str, Any]], cores: int) -> None:
+    """A marsad pass's share of the extraction-bound limit (articles/s x m / cores), with `m`
+    two ways: trafilatura.extract's CPU a page timed in the limit runs just before and after the
+    pass; and extract_one's CPU a page timed in the pass's own workers, scaled by
+    trafilatura.extract's CPU against extract_one's when the limit runs timed them together
+    (the machine's speed read from the pass itself)."""
+    rate = marsad["articles"] / marsad["wall_s"]
+    marsad["limit_cpu_s"] = statistics.median(r["trafilatura_cpu_s"] for r in around)
+    marsad["share_of_limit"] = rate * marsad["limit_cpu_s"] / cores
+    if marsad.get("extract_pages") and all("marsad_mean_cpu_s" in r for r in around):
+        ratio = statistics.median(r["trafilatura_cpu_s"] / r["marsad_mean_cpu_s"] for r in around)
+        in_pass = marsad["extract_cpu_s"] / marsad["extract_pages"]
+        marsad["in_pass_limit_cpu_s"] = in_pass * ratio
+        marsad["share_of_limit_in_pass"] = rate * marsad["in_pass_limit_cpu_s"] / cores
+
+
 def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The median of every number across runs (nested dicts too); other values from the first."""
     merged: dict[str, Any] = {}
@@ -628,25 +644,7 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.runs):
             marsad = run_mode(site, "marsad", args)
             runs["limit"].append(run_mode(site, "limit", args))
-            around = [r["trafilatura_cpu_s"] for r in runs["limit"][-2:]]
-            marsad["limit_cpu_s"] = statistics.median(around)
-            marsad["share_of_limit"] = (
-                marsad["articles"] / marsad["wall_s"] * marsad["limit_cpu_s"] / facts["cores"]
-            )
-            if marsad.get("extract_pages") and all(
-                "marsad_mean_cpu_s" in r for r in runs["limit"][-2:]
-            ):
-                # The same share with the machine's speed taken from the pass itself: the CPU
-                # extract_one took in the pass's workers, scaled by trafilatura.extract's CPU
-                # against extract_one's when timed together (limit mode, around the pass).
-                ratio = statistics.median(
-                    r["trafilatura_cpu_s"] / r["marsad_mean_cpu_s"] for r in runs["limit"][-2:]
-                )
-                in_pass = marsad["extract_cpu_s"] / marsad["extract_pages"]
-                marsad["in_pass_limit_cpu_s"] = in_pass * ratio
-                marsad["share_of_limit_in_pass"] = (
-                    marsad["articles"] / marsad["wall_s"] * in_pass * ratio / facts["cores"]
-                )
+            set_against_limit(marsad, runs["limit"][-2:], facts["cores"])
             runs["marsad"].append(marsad)
             if not args.skip_naive:
                 runs["naive"].append(run_mode(site, "naive", args))
