@@ -22,6 +22,7 @@ from extractors.dates import page_date_from_tree, resolve_published_at
 from extractors.dedupe import fingerprint
 from extractors.feeds import FeedEntry, detect_encoding
 from extractors.language import detect_language
+from extractors.prune_prefilter import ensure_installed
 from extractors.records import Article
 from extractors.urls import article_id, canonical_url
 
@@ -123,8 +124,6 @@ def extract_page(
     read that tree (trafilatura works on a copy)."""
     import trafilatura
     from trafilatura.metadata import extract_catstags
-
-    from extractors.prune_prefilter import ensure_installed
 
     ensure_installed()  # trafilatura skips prunes that cannot match (same output, less CPU)
     tree = trafilatura.load_html(html)

@@ -91,15 +91,15 @@ def _attribute_values(tree: Any) -> str:
     return values
 
 
-_installed = False
-_removed = False  # uninstall() was called: ensure_installed() does nothing
+# "untouched" until install() or uninstall() is called: ensure_installed() installs only then.
+_state = "untouched"
 _wrappers: dict[int, Prefiltered] = {}  # id of trafilatura's expression -> its wrapper
 
 
 def install() -> int:
     """Wrap trafilatura's raw-page prune expressions (once per process); returns how many are
     wrapped in all."""
-    global _installed, _removed
+    global _state
     from trafilatura import xpaths
 
     wrapped = 0
@@ -119,14 +119,14 @@ def install() -> int:
                 wrapper = _wrappers[id(expression)] = Prefiltered(expression, needles)
             expressions[i] = wrapper
             wrapped += 1
-    _installed, _removed = True, False
+    _state = "installed"
     return wrapped
 
 
 def uninstall() -> None:
     """Put trafilatura's own expressions back (for measurements and tests): ensure_installed()
     leaves them until install() is called again."""
-    global _installed, _removed
+    global _state
     from trafilatura import xpaths
 
     for name in PRUNE_LISTS:
@@ -135,24 +135,24 @@ def uninstall() -> None:
             for i, expression in enumerate(expressions):
                 if isinstance(expression, Prefiltered):
                     expressions[i] = expression.xpath
-    _installed, _removed = False, True
+    _state = "removed"
 
 
 def ensure_installed() -> None:
     """install(), unless it was done or undone before in this process."""
-    if not _installed and not _removed:
+    if _state == "untouched":
         install()
 
 
 @contextlib.contextmanager
 def disabled() -> Iterator[None]:
     """trafilatura's own expressions for the duration (to time trafilatura as it comes)."""
-    global _removed
-    was = (_installed, _removed)
+    global _state
+    was = _state
     uninstall()
     try:
         yield
     finally:
-        if was[0]:
+        if was == "installed":
             install()
-        _removed = was[1]
+        _state = was
