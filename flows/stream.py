@@ -55,6 +55,11 @@ GROUP_WAIT_S = 0.002
 # load on a 2,000-article warehouse. A pass reads and writes a few thousand rows at a time;
 # larger work spills to DuckDB's temporary directory instead of growing the process.
 PASS_MEMORY_LIMIT = "256MB"
+# DuckDB threads of a chunk's load (its commit and the checkpoint when it closes). A chunk is a
+# few hundred rows: DuckDB's default of a thread per core won nothing there, and its threads ran
+# beside the extraction processes, which need the cores. In a 5,000-article pass of the
+# synthetic site the main process peaked 20-30 MB lower with one (3 runs each, same CPU).
+LOAD_THREADS = 1
 T = TypeVar("T")
 Outcome = tuple[Article | None, str | None]  # an extraction's article and error sentence
 Settle = Callable[[PageResult, Outcome | None], None]
@@ -160,9 +165,10 @@ def extraction_pool() -> Iterator[ExtractionPool]:
         pool.close()
 
 
-def limit_memory(con: T) -> T:
-    """A pass's own connection with DuckDB's memory capped at PASS_MEMORY_LIMIT."""
-    warehouse_db.limit_memory(con, PASS_MEMORY_LIMIT)
+def limit_memory(con: T, threads: int | None = None) -> T:
+    """A pass's own connection with DuckDB's memory capped at PASS_MEMORY_LIMIT (and its
+    threads at `threads`, when given)."""
+    warehouse_db.limit_memory(con, PASS_MEMORY_LIMIT, threads)
     return con
 
 
@@ -186,7 +192,7 @@ class Loader:
     def _load(self, chunk: LoadBatch) -> LoadResult:
         try:
             with opened(self.db, lock_timeout_s=self.lock_timeout_s, append_row_groups=True) as con:
-                return load_batch(limit_memory(con), chunk)
+                return load_batch(limit_memory(con, LOAD_THREADS), chunk)
         finally:
             # The Arrow tables a load inserts from are freed, but Arrow's allocator (mimalloc)
             # keeps their pages for reuse: ~30 MB held between chunks, given back here.

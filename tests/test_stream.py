@@ -21,7 +21,7 @@ from flows.steps import PageJob, PageResult
 from flows.stream import ExtractionPool, Settler
 from tests.conftest import write_config
 from tests.test_resilience import HTML, RSS, article_html, feed_xml, read
-from warehouse.load import LoadBatch
+from warehouse.load import LoadBatch, LoadResult
 
 CONTEXT = FeedContext(name="news", source="News", timezone=ZoneInfo("Asia/Baghdad"))
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -278,6 +278,42 @@ def test_a_pass_connection_caps_duckdb_memory(tmp_path: Path) -> None:
     finally:
         cap.close()
     assert after == expected and after != before
+
+
+def test_a_pass_connection_caps_threads_only_when_asked(tmp_path: Path) -> None:
+    from flows.stream import limit_memory
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    try:
+        con.execute("SET threads = 2")
+        limit_memory(con)
+        untouched = con.execute("SELECT current_setting('threads')").fetchone()[0]
+        limit_memory(con, 1)
+        capped = con.execute("SELECT current_setting('threads')").fetchone()[0]
+    finally:
+        con.close()
+    assert (untouched, capped) == (2, 1)
+
+
+def test_a_chunk_loads_with_the_load_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loader's own connection (its commit and its checkpoint on close) runs on
+    LOAD_THREADS DuckDB threads."""
+    seen: list[tuple[object, object]] = []
+    real_load_batch = stream.load_batch
+
+    def spy(con: duckdb.DuckDBPyConnection, chunk: LoadBatch) -> LoadResult:
+        settings = "SELECT current_setting('threads'), current_setting('memory_limit')"
+        seen.append(con.execute(settings).fetchone())  # type: ignore[arg-type]
+        return real_load_batch(con, chunk)
+
+    monkeypatch.setattr(stream, "load_batch", spy)
+    monkeypatch.setattr(stream, "LOAD_THREADS", 3)  # not DuckDB's default on any machine here
+    loader = stream.Loader(tmp_path / "w.duckdb", 10.0, None)
+    loader.submit(LoadBatch(run_id="r"))
+    loader.finish()
+    assert len(seen) == 1 and seen[0][0] == 3
 
 
 def task_names(flow_run_id: str) -> list[str]:
