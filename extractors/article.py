@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from lxml.etree import XPath
 from lxml.html import HtmlElement
 
 from extractors.clean import clean_body, clean_title, html_to_text, normalize_display
@@ -140,7 +141,7 @@ def extract_page(
         options = {**TRAFILATURA_OPTIONS, "favor_precision": False, "fast": True}
         fuller = trafilatura.bare_extraction(tree, url=url, **options)
         date_text = fuller.text if fuller is not None and fuller.text else None
-    meta = page_metadata(tree, url=url, html=html, find_author=find_author)
+    meta = page_metadata(tree, url=url, find_author=find_author)
     # the head's keywords, else trafilatura's (its last resort: tag links in the page)
     tags = head_tags or tuple(t for t in (meta.tags or extract_catstags("tag", tree)) if t)
     return PageContent(
@@ -178,13 +179,13 @@ def _extract_text(tree: HtmlElement, url: str) -> Document | None:
 
 
 def page_metadata(
-    tree: HtmlElement, *, url: str | None = None, html: str | None = None, find_author: bool = True
+    tree: HtmlElement, *, url: str | None = None, find_author: bool = True
 ) -> Document:
     """Title, author, description, site name and tags as trafilatura's with_metadata finds
     them (its own steps, in its order), without its costly parts: htmldate (page_date_from_tree
     reads the date), license and categories (unused), and the author search in the body, run
-    only when find_author is set and the source `html` (if given) hints at one
-    (_AUTHOR_HINTS). The tags are the head's only: extract_page looks for tag links in the
+    only when find_author is set and the page's markup could hold a byline
+    (may_name_author). The tags are the head's only: extract_page looks for tag links in the
     body when neither head has any."""
     from trafilatura.metadata import (
         examine_meta,
@@ -202,11 +203,7 @@ def page_metadata(
         meta = extract_meta_json(tree, meta)
     if not meta.title:
         meta.title = extract_title(tree)
-    if (
-        find_author
-        and not meta.author
-        and (html is None or any(hint in html for hint in _AUTHOR_HINTS))
-    ):
+    if find_author and not meta.author and may_name_author(tree):
         meta.author = extract_author(tree)
     if not meta.url:
         meta.url = extract_url(tree, url)
@@ -222,13 +219,28 @@ def page_metadata(
     return meta
 
 
-# Every element trafilatura's AUTHOR_XPATHS can match has one of these in its markup (they are
-# case-sensitive but for [Aa]uthor and [Bb]yline): a page without any has no author to find.
-# Searching the source costs ~0.4 ms; their XPaths ~4 ms, a superset XPath still ~3 ms.
+# Every element trafilatura's AUTHOR_XPATHS (2.3) can match is an <author> element, has a <rel>
+# child (its "rel='me'" test reads a child element, not the attribute), or has an attribute
+# (@rel, @id, @class, @itemprop, @data-testid or @data-component) whose value contains one of
+# these: every value their tests accept does (the tests are case-sensitive but for [Aa]uthor and
+# [Bb]yline). A page with none of them has no author for those XPaths to find.
 _AUTHOR_HINTS = (
     "uthor", "yline", "writer", "screenname", "username", "channel-name", "submitted-by",
-    "posted-by", "journalist-name", "zuozhe", "bianji", "xiaobian", "byl", "BBL", "<rel",
+    "posted-by", "journalist-name", "zuozhe", "bianji", "xiaobian", "byl", "BBL",
 )  # fmt: skip
+_ATTRIBUTE_VALUES = XPath("//@*", smart_strings=False)
+_AUTHOR_ELEMENTS = XPath("boolean(//author | //rel)")
+
+
+def may_name_author(tree: HtmlElement) -> bool:
+    """False when trafilatura's author search cannot find anything in `tree` (see
+    _AUTHOR_HINTS). Reads the parsed page's attribute values, not its source: on the synthetic
+    site's pages 0.23 ms against 0.46 ms for the same strings in the HTML (whose text and
+    scripts are most of it), and the search's XPaths take ~4 ms."""
+    values = "\n".join(_ATTRIBUTE_VALUES(tree))
+    return any(hint in values for hint in _AUTHOR_HINTS) or bool(_AUTHOR_ELEMENTS(tree))
+
+
 _SITE_FROM_URL = re.compile(r"https?://(?:www\.|w[0-9]+\.)?([^/]+)")
 
 

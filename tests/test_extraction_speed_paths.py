@@ -18,7 +18,13 @@ import pytest
 import trafilatura
 
 from extractors import article
-from extractors.article import FeedContext, decode_html, extract_page, page_metadata
+from extractors.article import (
+    FeedContext,
+    decode_html,
+    extract_page,
+    may_name_author,
+    page_metadata,
+)
 from extractors.feeds import FeedEntry
 from extractors.workers import extract_one
 from flows.fixture_site import SAMPLE_SITE_ROOT
@@ -53,7 +59,7 @@ def test_the_metadata_is_trafilaturas(name: str) -> None:
     expected = trafilatura.bare_extraction(
         html, url=url, with_metadata=True, include_comments=False, fast=True
     )
-    found = page_metadata(trafilatura.load_html(html), url=url, html=html)
+    found = page_metadata(trafilatura.load_html(html), url=url)
     for field in ("title", "author", "description", "sitename"):
         assert getattr(found, field) == getattr(expected, field), field
     assert found.title  # the comparison above is not between two Nones only
@@ -84,6 +90,51 @@ def test_the_author_search_runs_only_when_the_feed_has_no_author() -> None:
 
 def test_a_page_without_any_author_markup_has_no_author() -> None:
     html = BYLINE.replace(' class="author"', "")
+    assert extract_page(html, url="https://example.org/b", tz=ZoneInfo("UTC")).author is None
+
+
+# One byline per kind of test in trafilatura's AUTHOR_XPATHS (attribute values, the <author>
+# element, the <rel> child its "rel='me'" reads).
+BYLINE_MARKUP = [
+    '<a rel="author">Ahmed Ali</a>',
+    '<span id="author">Ahmed Ali</span>',
+    '<p itemprop="author name">Ahmed Ali</p>',
+    '<span data-testid="AuthorCard">Ahmed Ali</span>',
+    '<span class="story-authorName">Ahmed Ali</span>',
+    "<author>Ahmed Ali</author>",
+    "<p>Ahmed Ali<rel>me</rel></p>",
+    '<div class="byline">Ahmed Ali</div>',
+    '<p class="username">Ahmed Ali</p>',
+    '<p class="byl">Ahmed Ali</p>',
+    '<p class="BBL">Ahmed Ali</p>',
+    '<span itemprop="creator author">Ahmed Ali</span>',
+    '<span id="zuozhe">Ahmed Ali</span>',
+    '<span class="channel-name">Ahmed Ali</span>',
+    '<h4 class="posted-by">Ahmed Ali</h4>',
+    '<span class="journalist-name">Ahmed Ali</span>',
+    '<div data-component="Byline">Ahmed Ali</div>',
+    '<div id="Author-box">Ahmed Ali</div>',
+    '<div class="screenname">Ahmed Ali</div>',
+    '<div class="writer">Ahmed Ali</div>',
+]
+
+
+@pytest.mark.parametrize("markup", BYLINE_MARKUP)
+def test_every_kind_of_byline_markup_lets_the_author_search_run(markup: str) -> None:
+    from trafilatura.metadata import extract_author
+
+    html = BYLINE.replace('<p class="author">Ahmed Ali</p>', markup)
+    tree = trafilatura.load_html(html)
+    assert extract_author(tree)  # trafilatura finds a byline there: the markup is real
+    assert may_name_author(tree)
+    page = extract_page(html, url="https://example.org/b", tz=ZoneInfo("UTC"))
+    assert page.author == extract_author(trafilatura.load_html(html))
+
+
+def test_byline_words_outside_the_markup_do_not_start_the_search() -> None:
+    words = "<p>The author, a writer with a byline</p><script>var author = 'x';</script>"
+    html = BYLINE.replace('<p class="author">Ahmed Ali</p>', words)
+    assert not may_name_author(trafilatura.load_html(html))
     assert extract_page(html, url="https://example.org/b", tz=ZoneInfo("UTC")).author is None
 
 
