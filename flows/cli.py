@@ -14,7 +14,7 @@ from pathlib import Path
 
 from flows.config import Config, ConfigError, default_config_path, load_config
 from flows.summary import describe_run
-from warehouse.db import WarehouseError
+from warehouse.errors import WarehouseError  # not warehouse.db: see warehouse/errors.py
 
 EXIT_USAGE = 2
 

@@ -375,3 +375,39 @@ def test_the_pass_process_does_not_load_trafilatura() -> None:
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+# The `marsad` console script, as pip writes it: the parent's main script, which a process
+# started by "spawn" runs again (as __mp_main__) before it does any work.
+CONSOLE_SCRIPT = """
+import os
+import sys
+from flows.cli import main
+if __name__ == "__main__":
+    from flows.stream import ExtractionPool
+    pool = ExtractionPool(workers=2)
+    try:
+        pid = pool.executor.submit(os.getpid).result(timeout=120)
+        with open(f"/proc/{pid}/maps", encoding="utf-8") as maps:
+            print(sorted({name for name in ("_duckdb", "pyarrow") if name in maps.read()}))
+    finally:
+        pool.close()
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc/PID/maps (Linux)")
+def test_an_extraction_process_under_the_marsad_command_loads_no_duckdb(tmp_path: Path) -> None:
+    """Each extraction process imports the `marsad` script's module (flows.cli) first; it must
+    not bring DuckDB or Arrow along (+50 MB an extraction process when it did)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "marsad"
+    script.write_text(CONSOLE_SCRIPT, encoding="utf-8")
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(repo), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=180
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

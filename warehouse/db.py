@@ -17,6 +17,11 @@ from pathlib import Path
 
 import duckdb
 
+from warehouse.errors import NewerWarehouse as NewerWarehouse
+from warehouse.errors import NotAWarehouse as NotAWarehouse
+from warehouse.errors import WarehouseError as WarehouseError
+from warehouse.errors import WarehouseLocked as WarehouseLocked
+
 MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 LOCK_HOLDER = re.compile(r"PID (\d+)")
 # Row groups of this many rows for the rows a pass appends (see `connect`'s append_row_groups).
@@ -30,24 +35,6 @@ LOCK_HOLDER = re.compile(r"PID (\d+)")
 APPEND_ROW_GROUP_ROWS = 2048
 # Catalog names DuckDB keeps for itself: a file with such a stem is opened the plain way.
 _RESERVED_CATALOGS = frozenset({"memory", "system", "temp", "main"})
-
-
-class WarehouseError(Exception):
-    """The warehouse file cannot be used; the message names the file and what to do."""
-
-
-class NotAWarehouse(WarehouseError):
-    pass
-
-
-class NewerWarehouse(WarehouseError):
-    pass
-
-
-class WarehouseLocked(WarehouseError):
-    def __init__(self, message: str, pid: int | None) -> None:
-        super().__init__(message)
-        self.pid = pid
 
 
 def migrations() -> list[tuple[int, str, str]]:
