@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -36,7 +35,7 @@ import pyarrow as pa
 from extractors.fetch import Fetcher, FetchPolicy
 from extractors.records import Article
 from extractors.urls import article_id
-from extractors.workers import extract_group, extract_one, warm_up
+from extractors.workers import SPAWN_WITHOUT_MAIN, extract_group, extract_one, warm_up
 from flows.steps import PAGE_ACCEPT, PageJob, PageResult, page_result
 from warehouse import db as warehouse_db
 from warehouse.load import FetchErrorRecord, LoadBatch, LoadResult, PendingPage, load_batch
@@ -80,8 +79,8 @@ class ExtractionPool:
             self._start()
 
     def _start(self) -> None:
-        context = multiprocessing.get_context("spawn")  # fork is unsafe beside Prefect's threads
-        self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+        # spawn: fork is unsafe beside Prefect's threads
+        self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=SPAWN_WITHOUT_MAIN)
         for _ in range(self.workers):
             self._pool.submit(warm_up)
 

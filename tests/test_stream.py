@@ -377,11 +377,13 @@ def test_the_pass_process_does_not_load_trafilatura() -> None:
     assert out.stdout.strip() == "False"
 
 
-# The `marsad` console script, as pip writes it: the parent's main script, which a process
-# started by "spawn" runs again (as __mp_main__) before it does any work.
-CONSOLE_SCRIPT = """
+# A main module that loads DuckDB, then hands a job to an extraction process and prints which of
+# DuckDB and Arrow that process has loaded. Run as a script, it is the `marsad` console script as
+# pip writes it; run with -m, a main module such as a Prefect process worker's prefect.engine.
+HEAVY_MAIN = """
 import os
 import sys
+import duckdb
 from flows.cli import main
 if __name__ == "__main__":
     from flows.stream import ExtractionPool
@@ -396,18 +398,20 @@ if __name__ == "__main__":
 
 
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc/PID/maps (Linux)")
-def test_an_extraction_process_under_the_marsad_command_loads_no_duckdb(tmp_path: Path) -> None:
-    """Each extraction process imports the `marsad` script's module (flows.cli) first; it must
-    not bring DuckDB or Arrow along (+50 MB an extraction process when it did)."""
+@pytest.mark.parametrize("run_as", ["script", "module"])
+def test_an_extraction_process_does_not_import_the_main_module(tmp_path: Path, run_as: str) -> None:
+    """A process started by spawn imports the parent's main module first; an extraction process
+    must not (under a Prefect process worker that is all of Prefect)."""
     import subprocess
     import sys
 
-    script = tmp_path / "marsad"
-    script.write_text(CONSOLE_SCRIPT, encoding="utf-8")
+    (tmp_path / "heavy_main.py").write_text(HEAVY_MAIN, encoding="utf-8")
     repo = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONPATH": str(repo), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    paths = os.pathsep.join([str(repo), str(tmp_path)])
+    env = {**os.environ, "PYTHONPATH": paths, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    main = [str(tmp_path / "heavy_main.py")] if run_as == "script" else ["-m", "heavy_main"]
     done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=180
+        [sys.executable, *main], capture_output=True, text=True, env=env, timeout=180
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

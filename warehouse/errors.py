@@ -1,9 +1,9 @@
 """The warehouse's exceptions, apart from warehouse.db so that catching them imports no DuckDB.
 
-The `marsad` command catches WarehouseError around every subcommand. Its module is also what
-each extraction process imports first: a process started by "spawn" runs the parent's main
-script again, and for `marsad run` and `marsad serve` that script imports flows.cli. With the
-exceptions in warehouse.db, every extraction process loaded DuckDB for nothing (+50 MB each).
+The `marsad` command catches WarehouseError around every subcommand, and its module (flows.cli)
+imports what each subcommand uses only when it runs. An extraction process started while the
+main script imported flows.cli -> warehouse.db loaded DuckDB for nothing (+50 MB each), before
+extractors.workers.SPAWN_WITHOUT_MAIN kept them from importing the main script at all.
 """
 
 from __future__ import annotations
