@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
@@ -36,7 +35,7 @@ from flows.config import Config, ConfigError, load_config
 from flows.steps import FeedPoll, FeedTarget, PageJob, poll_feeds, settle_feed_update
 from flows.stream import ExtractionPool, Loader, Settler, limit_memory, stream_pages
 from flows.summary import describe_run
-from warehouse.db import WarehouseError, keep_row_groups
+from warehouse.db import WarehouseError
 from warehouse.feeds import FeedDefinition, FeedState, feed_states, sync_feeds
 from warehouse.load import (
     FetchErrorRecord,
@@ -93,16 +92,6 @@ def fetch_policy(config: Config) -> FetchPolicy:
     )
 
 
-@contextmanager
-def opened_for_pass(db: Path, lock_timeout_s: float) -> Iterator[Any]:
-    """The warehouse for a pass's reads and writes beside its loads (feed state, the run
-    record, planning, the search refresh): with the row groups the loads appended kept as they
-    are (warehouse.db.keep_row_groups)."""
-    with opened(db, lock_timeout_s=lock_timeout_s) as con:
-        keep_row_groups(con)
-        yield con
-
-
 def poll_bounds(config: Config) -> PollBounds:
     s = config.schedule
     return PollBounds(
@@ -139,7 +128,7 @@ def run_pass(config: Config, db: Path, feeds: Sequence[str] | None, due_only: bo
     run_id = uuid.uuid4().hex[:16]
     started = datetime.now(UTC)
     flow_run = get_run_context().flow_run  # type: ignore[union-attr]
-    with opened_for_pass(db, lock_timeout) as con:
+    with opened(db, lock_timeout_s=lock_timeout) as con:
         sync_feeds(con, [_definition(f) for f in config.feeds])
         states = {s.name: s for s in feed_states(con)}
         start_run(con, run_id, str(flow_run.id) if flow_run else None, started)
@@ -155,12 +144,12 @@ def run_pass(config: Config, db: Path, feeds: Sequence[str] | None, due_only: bo
                 summary.feeds += ingest_batch(config, db, run_id, batch, policy, pool)
     except BaseException:
         try:
-            with opened_for_pass(db, min(5.0, lock_timeout)) as con:
+            with opened(db, lock_timeout_s=min(5.0, lock_timeout)) as con:
                 finish_run(con, run_id, "failed", datetime.now(UTC))
         except WarehouseError:
             pass  # the run record stays 'running'; the error itself is what the user needs
         raise
-    with opened_for_pass(db, lock_timeout) as con:
+    with opened(db, lock_timeout_s=lock_timeout) as con:
         record = finish_run(con, run_id, "completed", datetime.now(UTC))
     changed = record.get("articles_new", 0) + record.get("articles_updated", 0)
     if changed or config.warehouse.publish_path:
@@ -220,7 +209,7 @@ def ingest_batch(
     batch = LoadBatch(run_id=run_id, keep_raw_html=config.warehouse.keep_raw_html)
     polls = poll_feeds(targets, policy, config.fetch.max_feed_bytes, pool.executor)
     summaries, candidates = record_polls(polls, batch, now)
-    with opened_for_pass(db, config.warehouse.lock_timeout_s) as con:
+    with opened(db, lock_timeout_s=config.warehouse.lock_timeout_s) as con:
         limit_memory(con)
         known = known_urls(con, [(e.url, canon) for _, e, canon in candidates])
         retries = pending_due(con, [t.name for t in targets], now)
@@ -361,7 +350,7 @@ def after_pass(config: Config, db: Path, refresh_search: bool = True) -> None:
     that loaded and changed nothing skips the refresh: there is nothing new to index (search
     still sees any article a killed pass left unindexed, and the next refresh takes it)."""
     logger = get_run_logger()
-    with opened_for_pass(db, config.warehouse.lock_timeout_s) as con:
+    with opened(db, lock_timeout_s=config.warehouse.lock_timeout_s) as con:
         if refresh_search:
             refreshed = refresh_search_index(limit_memory(con))
             logger.info("Search index: %s", refreshed)

@@ -250,40 +250,6 @@ def test_a_pass_appends_in_small_row_groups_and_plain_opens_see_the_same(
         assert con.execute("SELECT count(*) FROM articles").fetchone()[0] == 4501
 
 
-def row_groups(con: object, table: str) -> int:
-    return con.execute(  # type: ignore[attr-defined]
-        f"SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('{table}')"
-    ).fetchone()[0]
-
-
-@pytest.mark.parametrize("keep", [True, False])
-def test_a_pass_connection_keeps_the_small_row_groups_its_loads_appended(
-    db: Path, monkeypatch: pytest.MonkeyPatch, keep: bool
-) -> None:
-    """A plain open that writes anything (a pass closing its run record) would have DuckDB
-    merge every small row group the loads appended when it checkpoints: all the pass's pages
-    rewritten at once. keep_row_groups leaves them; without it they are merged (the daily
-    maintenance's plain connection does that)."""
-    monkeypatch.setattr(warehouse_db, "APPEND_ROW_GROUP_ROWS", 2048)
-    for numbers in (range(1, 1501), range(1501, 3001), range(3001, 4501)):
-        with opened(db, append_row_groups=True) as con:
-            load_batch(con, LoadBatch(run_id="run1", articles=[article(n) for n in numbers]))
-    with opened(db, read_only=True) as con:
-        loaded = row_groups(con, "articles")
-    assert loaded >= 3
-    with opened(db) as con:
-        if keep:
-            warehouse_db.keep_row_groups(con)
-        con.execute(
-            "INSERT INTO fetch_errors VALUES "
-            "('run1', 'one', 'http://127.0.0.1/x', 'page', 'e', now())"
-        )
-    with opened(db, read_only=True) as con:
-        after = row_groups(con, "articles")
-        assert con.execute("SELECT count(*) FROM articles").fetchone()[0] == 4500
-    assert after == loaded if keep else after < loaded
-
-
 def test_failed_load_saves_no_feed_state(db: Path) -> None:
     broken = article(1)
     broken.extraction = None  # NOT NULL column: the insert fails inside the transaction
@@ -453,13 +419,3 @@ def test_raw_html_is_stored_compressed_and_pages_stored_before_stay_readable(db:
         )
         pages = {p.article_id: p.html for p in next_raw_pages(con, after=None, limit=10).pages}
     assert pages == {old.article_id: page + "old", new.article_id: page + "new"}
-
-
-def test_a_pass_opens_the_warehouse_keeping_row_groups(db: Path) -> None:
-    from flows.ingest import opened_for_pass
-
-    with opened_for_pass(db, 5.0) as con:
-        kept = con.execute("SELECT current_setting('max_vacuum_tasks')").fetchone()[0]
-    with opened(db) as con:
-        plain = con.execute("SELECT current_setting('max_vacuum_tasks')").fetchone()[0]
-    assert kept == 0 and plain > 0

@@ -154,20 +154,6 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         raise
 
 
-def keep_row_groups(con: object) -> None:
-    """No merging of row groups at this connection's checkpoints (`SET max_vacuum_tasks = 0`),
-    for a connection of this process's own (one through `marsad serve-sql` is left alone).
-
-    A pass appends in row groups of APPEND_ROW_GROUP_ROWS. The first connection opened the
-    plain way (DuckDB's target of 122,880 rows) that writes anything had DuckDB merge, at its
-    checkpoint, every small row group of every table into full-size ones: all the pass had
-    loaded, pages and bodies included (+220 MB and 1.1 s at the end of a 10,000-article pass,
-    growing with the pass). A pass's own connections keep them; the daily maintenance's plain
-    connection merges them, and reclaims what deletes left."""
-    if isinstance(con, duckdb.DuckDBPyConnection):
-        con.execute("SET max_vacuum_tasks = 0")
-
-
 def limit_memory(con: object, limit: str, threads: int | None = None) -> None:
     """Cap DuckDB's memory (`SET memory_limit`, e.g. "256MB"), and its threads when given, for
     a connection of this process's own; a connection through `marsad serve-sql`
