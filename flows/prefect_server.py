@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 
@@ -90,9 +91,40 @@ def local_prefect_server(
             raise PrefectServerError(f"{exc} See its log: {log_path}") from None
         yield api_url
     finally:
+        stop_session(process)
+        wait_closed(host, port)  # the server's own process (a child) has let go of the port
+
+
+def stop_session(process: subprocess.Popen, timeout_s: float = 20) -> None:
+    """Stop a process started with start_new_session, and every process of its group: `prefect
+    server start` runs the server itself (uvicorn) as a child, which could outlive its parent by
+    a moment and go on answering. SIGTERM to the group, SIGKILL after `timeout_s`."""
+    _signal_group(process, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        _signal_group(process, getattr(signal, "SIGKILL", signal.SIGTERM))
+        process.wait(timeout=timeout_s)
+
+
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    if not hasattr(os, "killpg"):  # no process groups (Windows): the process alone
         process.terminate()
+        return
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+
+
+def wait_closed(host: str, port: int, timeout_s: float = 20) -> bool:
+    """Wait until nothing accepts connections on host:port; False if something still does
+    after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
         try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+            with socket.create_connection((host, port), timeout=1):
+                pass
+        except OSError:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)

@@ -198,6 +198,43 @@ def test_serve_starts_its_own_server_registers_schedules_and_runs(
         urllib.request.urlopen(f"{api_url}/health", timeout=2)
 
 
+# `prefect server start` and its uvicorn, in small: a parent that starts a child listening on
+# 127.0.0.1, prints the child's port, and sleeps. Only a signal to the whole group reaches both.
+LISTENING_CHILD = (
+    "import socket, time\n"
+    "s = socket.socket()\n"
+    "s.bind(('127.0.0.1', 0))\n"
+    "s.listen()\n"
+    "print(s.getsockname()[1], flush=True)\n"
+    "deadline = time.monotonic() + 120\n"
+    "while time.monotonic() < deadline:\n"
+    "    s.accept()[0].close()\n"
+)
+PARENT = (
+    "import subprocess, sys, time\n"
+    f"child = subprocess.Popen([sys.executable, '-c', {LISTENING_CHILD!r}],"
+    " stdout=subprocess.PIPE, text=True)\n"
+    "print(child.stdout.readline().strip(), flush=True)\n"
+    "time.sleep(120)\n"
+)
+
+
+@pytest.mark.skipif(not hasattr(os, "killpg"), reason="process groups (POSIX)")
+def test_stopping_the_server_stops_its_children_too() -> None:
+    import socket
+
+    from flows.prefect_server import stop_session, wait_closed
+
+    process = subprocess.Popen(
+        [sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    port = int(process.stdout.readline())  # type: ignore[union-attr]
+    socket.create_connection(("127.0.0.1", port), timeout=5).close()  # the child answers
+    stop_session(process, timeout_s=10)
+    assert process.returncode is not None
+    assert wait_closed("127.0.0.1", port, timeout_s=10)
+
+
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
