@@ -186,16 +186,29 @@ def test_serve_starts_its_own_server_registers_schedules_and_runs(
         assert _articles(db) > 0
     finally:
         serve.send_signal(signal.SIGINT)
+        asked = time.monotonic()
+        killed = False
         try:
             serve.wait(timeout=60)
         except subprocess.TimeoutExpired:
+            killed = True
             serve.kill()
             serve.wait()
+        took = time.monotonic() - asked
     # serve stopped its own server; its schedules were left active (pause_on_shutdown=False).
-    with pytest.raises(OSError):
-        import urllib.request
+    import urllib.request
 
+    try:
         urllib.request.urlopen(f"{api_url}/health", timeout=2)
+    except OSError:
+        return
+    said = (serve.stdout.read() or "")[-4000:]  # type: ignore[union-attr]
+    log = db.parent / "prefect" / "server.log"
+    server_log = log.read_text(errors="replace")[-4000:] if log.exists() else "(none)"
+    pytest.fail(
+        f"the server still answers after serve ended (killed: {killed}, {took:.1f} s after "
+        f"SIGINT)\n--- serve, last output ---\n{said}\n--- server.log ---\n{server_log}"
+    )
 
 
 # `prefect server start` and its uvicorn, in small: a parent that starts a child listening on
