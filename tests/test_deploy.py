@@ -141,6 +141,15 @@ def _articles(db: Path) -> int:
         con.close()
 
 
+# `python -m flows.cli`, with Ctrl-C (SIGINT) handled as in a terminal even when the test suite
+# itself was started with SIGINT ignored (a background job of a shell: its children inherit
+# that, and Python then installs no handler).
+CTRL_C_REACHES = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'marsad'; runpy.run_module('flows.cli', run_name='__main__', alter_sys=True)"
+)
+
+
 @pytest.mark.integration
 def test_serve_starts_its_own_server_registers_schedules_and_runs(
     sample_site: FixtureSite, tmp_path: Path
@@ -148,7 +157,7 @@ def test_serve_starts_its_own_server_registers_schedules_and_runs(
     db = tmp_path / "data" / "marsad.duckdb"
     config = write_config(tmp_path / "marsad.toml", db=db, feeds=sample_feeds(sample_site))
     serve = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "serve", "--config", str(config)],
+        [sys.executable, "-c", CTRL_C_REACHES, "serve", "--config", str(config)],
         cwd=REPO,
         env=_env(PREFECT_HOME=str(tmp_path / "prefect-home")),
         stdout=subprocess.PIPE,
