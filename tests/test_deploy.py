@@ -144,6 +144,7 @@ def _articles(db: Path) -> int:
 # `python -m flows.cli`, with Ctrl-C (SIGINT) handled as in a terminal even when the test suite
 # itself was started with SIGINT ignored (a background job of a shell: its children inherit
 # that, and Python then installs no handler).
+YEARLY = "0 0 1 1 *"  # midnight on January 1st
 CTRL_C_REACHES = (
     "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
     "sys.argv[0] = 'marsad'; runpy.run_module('flows.cli', run_name='__main__', alter_sys=True)"
@@ -156,6 +157,11 @@ def test_serve_starts_its_own_server_registers_schedules_and_runs(
 ) -> None:
     db = tmp_path / "data" / "marsad.duckdb"
     config = write_config(tmp_path / "marsad.toml", db=db, feeds=sample_feeds(sample_site))
+    # A schedule that does not fire while the test runs: with the default (every 15 minutes), a
+    # quarter-hour passing during the test started a scheduled run, and the deployment's
+    # no-overlap limit cancelled the test's own run.
+    with config.open("a", encoding="utf-8") as toml:
+        toml.write(f'\n[schedule]\ningest = "{YEARLY}"\n')
     serve = subprocess.Popen(
         [sys.executable, "-c", CTRL_C_REACHES, "serve", "--config", str(config)],
         cwd=REPO,
@@ -182,7 +188,7 @@ def test_serve_starts_its_own_server_registers_schedules_and_runs(
             found = _wait_for(deployments, 120, "deployments")
             ingest = found["scheduled"]
             assert ingest.parameters["due_only"] is True
-            assert [s.schedule.cron for s in ingest.schedules] == ["*/15 * * * *"]
+            assert [s.schedule.cron for s in ingest.schedules] == [YEARLY]
             assert all(s.active for s in ingest.schedules)
             assert ingest.global_concurrency_limit.limit == 1
             assert [s.schedule.cron for s in found["daily"].schedules] == ["30 3 * * *"]
