@@ -92,13 +92,13 @@ def local_prefect_server(
         yield api_url
     finally:
         stop_session(process)
-        wait_closed(host, port)  # the server's own process (a child) has let go of the port
+        wait_closed(host, port)  # nothing of it answers any more
 
 
 def stop_session(process: subprocess.Popen, timeout_s: float = 20) -> None:
-    """Stop a process started with start_new_session, and every process of its group: `prefect
-    server start` runs the server itself (uvicorn) as a child, which could outlive its parent by
-    a moment and go on answering. SIGTERM to the group, SIGKILL after `timeout_s`."""
+    """Stop a process started with start_new_session, and every process of its group: whatever
+    `prefect server start` itself starts (its worker processes with --workers, for one) goes
+    with it instead of outliving it. SIGTERM to the group, SIGKILL after `timeout_s`."""
     _signal_group(process, signal.SIGTERM)
     try:
         process.wait(timeout=timeout_s)
