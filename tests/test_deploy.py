@@ -226,7 +226,7 @@ def test_serve_starts_its_own_server_registers_schedules_and_runs(
     )
 
 
-# `prefect server start` and its uvicorn, in small: a parent that starts a child listening on
+# A server that starts a process of its own, in small: a parent that starts a child listening on
 # 127.0.0.1, prints the child's port, and sleeps. Only a signal to the whole group reaches both.
 LISTENING_CHILD = (
     "import socket, time\n"
