@@ -352,10 +352,11 @@ def after_pass(config: Config, db: Path, refresh_search: bool = True) -> None:
     logger = get_run_logger()
     with opened(db, lock_timeout_s=config.warehouse.lock_timeout_s) as con:
         if refresh_search:
-            refreshed = refresh_search_index(limit_memory(con))
+            refresh_cap = limit_memory(con, limit=stream.SEARCH_REFRESH_MEMORY_LIMIT)
+            refreshed = refresh_search_index(refresh_cap)
             logger.info("Search index: %s", refreshed)
         if config.warehouse.publish_path:
-            published = publish(con, config.warehouse.publish_path)
+            published = publish(limit_memory(con), config.warehouse.publish_path)
             logger.info("Published a read-only copy: %s", published)
 
 

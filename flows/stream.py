@@ -54,6 +54,13 @@ GROUP_WAIT_S = 0.002
 # load on a 2,000-article warehouse. A pass reads and writes a few thousand rows at a time;
 # larger work spills to DuckDB's temporary directory instead of growing the process.
 PASS_MEMORY_LIMIT = "256MB"
+# DuckDB's buffer pool for the search refresh at the end of a pass, lower: the refresh reads
+# every new article's text, and what it read stayed cached up to the cap, so that its peak grew
+# with the pass until the cap was reached (the pass's main process: 482 MB at 5,000 articles,
+# 542 MB at 10,000, above the loads' peak). Its work is a slice of 500 articles at a time, and
+# a full rebuild spills: on 10,000 articles in a process of its own, the tail refresh peaked at
+# 212 MB instead of 295 and the full rebuild at 348 MB instead of 498-538, in the same time.
+SEARCH_REFRESH_MEMORY_LIMIT = "64MB"
 # DuckDB threads of a chunk's load (its commit and the checkpoint when it closes). A chunk is a
 # few hundred rows: DuckDB's default of a thread per core won nothing there, and its threads ran
 # beside the extraction processes, which need the cores. In a 5,000-article pass of the
@@ -164,10 +171,10 @@ def extraction_pool() -> Iterator[ExtractionPool]:
         pool.close()
 
 
-def limit_memory(con: T, threads: int | None = None) -> T:
-    """A pass's own connection with DuckDB's memory capped at PASS_MEMORY_LIMIT (and its
-    threads at `threads`, when given)."""
-    warehouse_db.limit_memory(con, PASS_MEMORY_LIMIT, threads)
+def limit_memory(con: T, threads: int | None = None, limit: str | None = None) -> T:
+    """A pass's own connection with DuckDB's memory capped at `limit` (PASS_MEMORY_LIMIT unless
+    given), and its threads at `threads`, when given."""
+    warehouse_db.limit_memory(con, limit or PASS_MEMORY_LIMIT, threads)
     return con
 
 

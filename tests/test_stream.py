@@ -261,6 +261,16 @@ def test_feeds_parsed_on_the_extraction_processes_give_the_same_polls(
     assert [p.update.body_hash for p in there] == [p.update.body_hash for p in here]  # type: ignore[union-attr]
 
 
+def duckdb_setting(name: str, value: str) -> str:
+    """How DuckDB shows `value` once set as `name` (e.g. 48MB as "45.7 MiB")."""
+    con = duckdb.connect()
+    try:
+        con.execute(f"SET {name} = '{value}'")
+        return con.execute(f"SELECT current_setting('{name}')").fetchone()[0]  # type: ignore[index]
+    finally:
+        con.close()
+
+
 def test_a_pass_connection_caps_duckdb_memory(tmp_path: Path) -> None:
     from flows.stream import PASS_MEMORY_LIMIT, limit_memory
 
@@ -330,11 +340,24 @@ def task_names(flow_run_id: str) -> list[str]:
 
 @pytest.mark.integration
 def test_a_pass_that_changed_nothing_skips_the_search_refresh_and_heartbeats(
-    prefect_server: str, sample_site: FixtureSite, tmp_path: Path
+    prefect_server: str, sample_site: FixtureSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """...and the refresh of a pass that loaded something runs under its own memory cap
+    (SEARCH_REFRESH_MEMORY_LIMIT, below the loads')."""
     from prefect.settings import get_current_settings
 
+    import flows.ingest
     from flows.ingest import in_the_foreground, ingest
+
+    caps: list[str] = []
+    real_refresh = flows.ingest.refresh_search_index
+
+    def spy(con: duckdb.DuckDBPyConnection, **kwargs: bool) -> object:
+        caps.append(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])  # type: ignore[index]
+        return real_refresh(con, **kwargs)
+
+    monkeypatch.setattr(flows.ingest, "refresh_search_index", spy)
+    monkeypatch.setattr(stream, "SEARCH_REFRESH_MEMORY_LIMIT", "48MB")  # no default anywhere
 
     one_feed_site(sample_site, 2)
     db = tmp_path / "marsad.duckdb"
@@ -348,6 +371,7 @@ def test_a_pass_that_changed_nothing_skips_the_search_refresh_and_heartbeats(
     assert first["articles_new"] == 2 and again["articles_new"] == 0
     assert task_names(first["flow_run_id"]) == ["ingest-batch", "refresh-search-and-publish"]
     assert task_names(again["flow_run_id"]) == ["ingest-batch"]
+    assert caps == [duckdb_setting("memory_limit", "48MB")]
     indexed = (
         "SELECT article_id FROM search_index_articles "
         "UNION SELECT article_id FROM search_tail_articles"

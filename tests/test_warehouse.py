@@ -285,9 +285,10 @@ def test_a_writer_after_a_pass_leaves_its_row_groups_unmerged(
         assert row_group_sizes(con, "articles") == loaded
         assert row_group_sizes(con, "article_fingerprints")[:3] == [2048, 2048, 2048]
         assert con.execute("SELECT count(*) FROM articles").fetchone()[0] == 3 * 2048
-        assert con.execute(
-            "SELECT title FROM articles WHERE article_id = 'id0001'"
-        ).fetchone()[0] == "changed"
+        assert (
+            con.execute("SELECT title FROM articles WHERE article_id = 'id0001'").fetchone()[0]
+            == "changed"
+        )
 
 
 def test_failed_load_saves_no_feed_state(db: Path) -> None:
