@@ -50,6 +50,7 @@ from warehouse.load import (
 )
 from warehouse.publish import publish
 from warehouse.search import refresh_search_index
+from warehouse.search_refresh import rebuild_due
 from warehouse.sql_server import opened_shared as opened
 
 FEEDS_PER_BATCH = 100
@@ -352,8 +353,11 @@ def after_pass(config: Config, db: Path, refresh_search: bool = True) -> None:
     logger = get_run_logger()
     with opened(db, lock_timeout_s=config.warehouse.lock_timeout_s) as con:
         if refresh_search:
-            refresh_cap = limit_memory(con, limit=stream.SEARCH_REFRESH_MEMORY_LIMIT)
-            refreshed = refresh_search_index(refresh_cap)
+            # A tail refresh under its own low cap; the rare full rebuild (when the tail
+            # outgrows the index) under the pass's: it cannot spill all it holds.
+            full = rebuild_due(con)
+            cap = stream.PASS_MEMORY_LIMIT if full else stream.SEARCH_REFRESH_MEMORY_LIMIT
+            refreshed = refresh_search_index(limit_memory(con, limit=cap), full=full)
             logger.info("Search index: %s", refreshed)
         if config.warehouse.publish_path:
             published = publish(limit_memory(con), config.warehouse.publish_path)

@@ -58,8 +58,10 @@ PASS_MEMORY_LIMIT = "256MB"
 # every new article's text, and what it read stayed cached up to the cap, so that its peak grew
 # with the pass until the cap was reached (the pass's main process: 482 MB at 5,000 articles,
 # 542 MB at 10,000, above the loads' peak). Its work is a slice of 500 articles at a time, and
-# a full rebuild spills: on 10,000 articles in a process of its own, the tail refresh peaked at
-# 212 MB instead of 295 and the full rebuild at 348 MB instead of 498-538, in the same time.
+# on 10,000 articles in a process of its own, it peaked at 212 MB instead of 295, in the same
+# time. Not for a full rebuild (flows.ingest.after_pass): building the fts index over 40,000
+# articles ran out of memory under 64 MB (it cannot spill everything), and took 50 s and
+# +526 MB under the pass's cap.
 SEARCH_REFRESH_MEMORY_LIMIT = "64MB"
 # DuckDB threads of a chunk's load (its commit and the checkpoint when it closes). A chunk is a
 # few hundred rows: DuckDB's default of a thread per core won nothing there, and its threads ran

@@ -379,6 +379,42 @@ def test_a_pass_that_changed_nothing_skips_the_search_refresh_and_heartbeats(
     assert read(db, f"SELECT count(*) FROM ({indexed})") == [(2,)]
 
 
+@pytest.mark.integration
+def test_a_pass_whose_tail_outgrew_the_index_rebuilds_it_under_the_pass_cap(
+    prefect_server: str, sample_site: FixtureSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full rebuild cannot spill all it holds (building the fts index over 40,000 articles ran
+    out of memory under SEARCH_REFRESH_MEMORY_LIMIT): it runs under the pass's own cap."""
+    import flows.ingest
+    import warehouse.search_refresh
+    from flows.ingest import in_the_foreground, ingest
+    from warehouse.search import has_index
+
+    seen: list[tuple[str, bool]] = []
+    real_refresh = flows.ingest.refresh_search_index
+
+    def spy(con: duckdb.DuckDBPyConnection, **kwargs: bool) -> object:
+        cap = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]  # type: ignore[index]
+        refreshed = real_refresh(con, **kwargs)
+        seen.append((cap, refreshed.full))  # type: ignore[attr-defined]
+        return refreshed
+
+    monkeypatch.setattr(flows.ingest, "refresh_search_index", spy)
+    monkeypatch.setattr(stream, "PASS_MEMORY_LIMIT", "200MB")  # neither is a default anywhere
+    monkeypatch.setattr(stream, "SEARCH_REFRESH_MEMORY_LIMIT", "48MB")
+    monkeypatch.setattr(warehouse.search_refresh, "TAIL_REBUILD_MIN", 1)  # 2 new > 1 and > 0
+    one_feed_site(sample_site, 2)
+    db = tmp_path / "marsad.duckdb"
+    feeds = [{"name": "a", "url": sample_site.url("/feeds/a.xml")}]
+    config = write_config(tmp_path / "marsad.toml", db=db, feeds=feeds)
+    with in_the_foreground():
+        assert ingest(config_path=str(config), db_path=str(db))["articles_new"] == 2
+    assert seen == [(duckdb_setting("memory_limit", "200MB"), True)]
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert has_index(con)
+        assert con.execute("SELECT count(*) FROM search_index_articles").fetchone() == (2,)
+
+
 def test_the_pass_process_does_not_load_trafilatura() -> None:
     """The main process builds articles from feed text only; trafilatura (about 45 MB) stays in
     the extraction processes."""

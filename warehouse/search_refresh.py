@@ -145,7 +145,7 @@ def refresh_search_index(con: duckdb.DuckDBPyConnection, *, full: bool = False) 
     load_extension(con, "fts")
     started = time.perf_counter()
     try:
-        full = full or _tail_outgrows_index(con)
+        full = full or rebuild_due(con)
         if full:
             with transaction(con):
                 articles = _rebuild(con)
@@ -157,10 +157,12 @@ def refresh_search_index(con: duckdb.DuckDBPyConnection, *, full: bool = False) 
     return IndexRefresh(full, articles, time.perf_counter() - started)
 
 
-def _tail_outgrows_index(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether the tail, once this incremental refresh is done, would hold more than
-    TAIL_REBUILD_MIN articles and more than the index (every article not in the index as it
-    now stands ends up in the tail). Decided before the tail work, which a rebuild would undo."""
+def rebuild_due(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether an incremental refresh now would be a full rebuild instead: whether the tail,
+    once it is done, would hold more than TAIL_REBUILD_MIN articles and more than the index
+    (every article not in the index as it now stands ends up in the tail). Decided before the
+    tail work, which a rebuild would undo; a caller may ask first, to give a rebuild more
+    memory than a tail refresh."""
     row = con.execute(
         f"""
         SELECT (SELECT count(*) FROM articles a WHERE NOT {_IN_INDEX}),
