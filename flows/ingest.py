@@ -357,7 +357,8 @@ def after_pass(config: Config, db: Path, refresh_search: bool = True) -> None:
             # outgrows the index) under the pass's: it cannot spill all it holds.
             full = rebuild_due(con)
             cap = stream.PASS_MEMORY_LIMIT if full else stream.SEARCH_REFRESH_MEMORY_LIMIT
-            refreshed = refresh_search_index(limit_memory(con, limit=cap), full=full)
+            threads = stream.SEARCH_REFRESH_THREADS
+            refreshed = refresh_search_index(limit_memory(con, threads, cap), full=full)
             logger.info("Search index: %s", refreshed)
         if config.warehouse.publish_path:
             published = publish(limit_memory(con), config.warehouse.publish_path)

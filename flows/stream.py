@@ -63,6 +63,12 @@ PASS_MEMORY_LIMIT = "256MB"
 # articles ran out of memory under 64 MB (it cannot spill everything), and took 50 s and
 # +526 MB under the pass's cap.
 SEARCH_REFRESH_MEMORY_LIMIT = "64MB"
+# DuckDB threads of that refresh, tail or full. On 10,000 new articles under the 64 MB cap the
+# tail refresh took 3.3-3.6 s with one thread against 4.2-4.4 s with two, 3.2-3.4 s of CPU
+# against 5.1, and peaked 40-50 MB lower; building the fts index over 40,000 articles took the
+# same 50-51 s either way and +422 MB under 256 MB instead of +526 (under 64 MB: +221 MB with
+# one thread, out of memory with two; with one thread, out of memory at 80,000).
+SEARCH_REFRESH_THREADS = 1
 # DuckDB threads of a chunk's load (its commit and the checkpoint when it closes). A chunk is a
 # few hundred rows: DuckDB's default of a thread per core won nothing there, and its threads ran
 # beside the extraction processes, which need the cores. In a 5,000-article pass of the

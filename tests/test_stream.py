@@ -343,21 +343,26 @@ def test_a_pass_that_changed_nothing_skips_the_search_refresh_and_heartbeats(
     prefect_server: str, sample_site: FixtureSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """...and the refresh of a pass that loaded something runs under its own memory cap
-    (SEARCH_REFRESH_MEMORY_LIMIT, below the loads')."""
+    (SEARCH_REFRESH_MEMORY_LIMIT, below the loads') on SEARCH_REFRESH_THREADS threads."""
     from prefect.settings import get_current_settings
 
     import flows.ingest
     from flows.ingest import in_the_foreground, ingest
 
-    caps: list[str] = []
+    caps: list[tuple | None] = []
     real_refresh = flows.ingest.refresh_search_index
 
     def spy(con: duckdb.DuckDBPyConnection, **kwargs: bool) -> object:
-        caps.append(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])  # type: ignore[index]
+        caps.append(
+            con.execute(
+                "SELECT current_setting('memory_limit'), current_setting('threads')"
+            ).fetchone()
+        )
         return real_refresh(con, **kwargs)
 
     monkeypatch.setattr(flows.ingest, "refresh_search_index", spy)
     monkeypatch.setattr(stream, "SEARCH_REFRESH_MEMORY_LIMIT", "48MB")  # no default anywhere
+    monkeypatch.setattr(stream, "SEARCH_REFRESH_THREADS", 3)  # no machine's default here
 
     one_feed_site(sample_site, 2)
     db = tmp_path / "marsad.duckdb"
@@ -371,7 +376,7 @@ def test_a_pass_that_changed_nothing_skips_the_search_refresh_and_heartbeats(
     assert first["articles_new"] == 2 and again["articles_new"] == 0
     assert task_names(first["flow_run_id"]) == ["ingest-batch", "refresh-search-and-publish"]
     assert task_names(again["flow_run_id"]) == ["ingest-batch"]
-    assert caps == [duckdb_setting("memory_limit", "48MB")]
+    assert caps == [(duckdb_setting("memory_limit", "48MB"), 3)]
     indexed = (
         "SELECT article_id FROM search_index_articles "
         "UNION SELECT article_id FROM search_tail_articles"
