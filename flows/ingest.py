@@ -346,22 +346,19 @@ def plan_update_jobs(
 
 @task(name="refresh-search-and-publish", cache_policy=NO_CACHE)
 def after_pass(config: Config, db: Path, refresh_search: bool = True) -> None:
-    """Bring new articles into full-text search (the cheap incremental refresh; maintenance
-    rebuilds the index) and refresh the published read-only copy when one is configured. A pass
-    that loaded and changed nothing skips the refresh: there is nothing new to index (search
-    still sees any article a killed pass left unindexed, and the next refresh takes it)."""
+    """Bring new articles into full-text search (the cheap incremental refresh, or a rebuild
+    when the tail has outgrown the index; maintenance rebuilds it daily) and refresh the
+    published read-only copy when one is configured. A pass that loaded and changed nothing
+    skips the refresh: there is nothing new to index (search still sees any article a killed
+    pass left unindexed, and the next refresh takes it)."""
     logger = get_run_logger()
     with opened(db, lock_timeout_s=config.warehouse.lock_timeout_s) as con:
         if refresh_search:
-            # A tail refresh under its own low cap; the rare full rebuild (when the tail
-            # outgrows the index) under the pass's: it cannot spill all it holds.
-            full = rebuild_due(con)
-            cap = stream.PASS_MEMORY_LIMIT if full else stream.SEARCH_REFRESH_MEMORY_LIMIT
-            threads = stream.SEARCH_REFRESH_THREADS
-            refreshed = refresh_search_index(limit_memory(con, threads, cap), full=full)
+            full = rebuild_due(stream.search_caps(con, full=False))
+            refreshed = refresh_search_index(stream.search_caps(con, full=full), full=full)
             logger.info("Search index: %s", refreshed)
         if config.warehouse.publish_path:
-            published = publish(limit_memory(con), config.warehouse.publish_path)
+            published = publish(stream.pass_caps(con), config.warehouse.publish_path)
             logger.info("Published a read-only copy: %s", published)
 
 

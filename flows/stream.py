@@ -54,20 +54,11 @@ GROUP_WAIT_S = 0.002
 # load on a 2,000-article warehouse. A pass reads and writes a few thousand rows at a time;
 # larger work spills to DuckDB's temporary directory instead of growing the process.
 PASS_MEMORY_LIMIT = "256MB"
-# DuckDB's buffer pool for the search refresh at the end of a pass, lower: the refresh reads
-# every new article's text, and what it read stayed cached up to the cap, so that its peak grew
-# with the pass until the cap was reached (the pass's main process: 482 MB at 5,000 articles,
-# 542 MB at 10,000, above the loads' peak). Its work is a slice of 500 articles at a time, and
-# on 10,000 articles in a process of its own, it peaked at 212 MB instead of 295, in the same
-# time. Not for a full rebuild (flows.ingest.after_pass): building the fts index over 40,000
-# articles ran out of memory under 64 MB (it cannot spill everything), and took 50 s and
-# +526 MB under the pass's cap.
+# The search refresh at the end of a pass: its own lower cap, so that what it reads is not kept
+# until the pass's cap is reached, and one thread (less CPU and memory, no slower); a full
+# rebuild keeps the pass's cap, as it cannot spill all it holds (bench/README.md, issue 8's
+# fifth session).
 SEARCH_REFRESH_MEMORY_LIMIT = "64MB"
-# DuckDB threads of that refresh, tail or full. On 10,000 new articles under the 64 MB cap the
-# tail refresh took 3.3-3.6 s with one thread against 4.2-4.4 s with two, 3.2-3.4 s of CPU
-# against 5.1, and peaked 40-50 MB lower; building the fts index over 40,000 articles took the
-# same 50-51 s either way and +422 MB under 256 MB instead of +526 (under 64 MB: +221 MB with
-# one thread, out of memory with two; with one thread, out of memory at 80,000).
 SEARCH_REFRESH_THREADS = 1
 # DuckDB threads of a chunk's load (its commit and the checkpoint when it closes). A chunk is a
 # few hundred rows: DuckDB's default of a thread per core won nothing there, and its threads ran
@@ -184,6 +175,19 @@ def limit_memory(con: T, threads: int | None = None, limit: str | None = None) -
     given), and its threads at `threads`, when given."""
     warehouse_db.limit_memory(con, limit or PASS_MEMORY_LIMIT, threads)
     return con
+
+
+def search_caps(con: T, *, full: bool) -> T:
+    """A pass's connection set for its search refresh (SEARCH_REFRESH_MEMORY_LIMIT, or
+    PASS_MEMORY_LIMIT for a full rebuild, on SEARCH_REFRESH_THREADS threads)."""
+    limit = PASS_MEMORY_LIMIT if full else SEARCH_REFRESH_MEMORY_LIMIT
+    return limit_memory(con, SEARCH_REFRESH_THREADS, limit)
+
+
+def pass_caps(con: T) -> T:
+    """A pass's connection back to PASS_MEMORY_LIMIT and DuckDB's own thread count."""
+    warehouse_db.reset_threads(con)
+    return limit_memory(con)
 
 
 class Loader:

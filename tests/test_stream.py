@@ -261,6 +261,15 @@ def test_feeds_parsed_on_the_extraction_processes_give_the_same_polls(
     assert [p.update.body_hash for p in there] == [p.update.body_hash for p in here]  # type: ignore[union-attr]
 
 
+def duckdb_threads() -> int:
+    """DuckDB's own thread count on this machine (one per core)."""
+    con = duckdb.connect()
+    try:
+        return con.execute("SELECT current_setting('threads')").fetchone()[0]  # type: ignore[index]
+    finally:
+        con.close()
+
+
 def duckdb_setting(name: str, value: str) -> str:
     """How DuckDB shows `value` once set as `name` (e.g. 48MB as "45.7 MiB")."""
     con = duckdb.connect()
@@ -339,11 +348,12 @@ def task_names(flow_run_id: str) -> list[str]:
 
 
 @pytest.mark.integration
-def test_a_pass_that_changed_nothing_skips_the_search_refresh_and_heartbeats(
+def test_a_pass_refreshes_search_under_its_own_cap_and_one_that_changed_nothing_skips_it(
     prefect_server: str, sample_site: FixtureSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """...and the refresh of a pass that loaded something runs under its own memory cap
-    (SEARCH_REFRESH_MEMORY_LIMIT, below the loads') on SEARCH_REFRESH_THREADS threads."""
+    """The refresh of a pass that loaded something runs under its own memory cap
+    (SEARCH_REFRESH_MEMORY_LIMIT, below the loads') on SEARCH_REFRESH_THREADS threads; a pass
+    that changed nothing has no refresh and, run in the foreground, no heartbeats."""
     from prefect.settings import get_current_settings
 
     import flows.ingest
@@ -362,7 +372,8 @@ def test_a_pass_that_changed_nothing_skips_the_search_refresh_and_heartbeats(
 
     monkeypatch.setattr(flows.ingest, "refresh_search_index", spy)
     monkeypatch.setattr(stream, "SEARCH_REFRESH_MEMORY_LIMIT", "48MB")  # no default anywhere
-    monkeypatch.setattr(stream, "SEARCH_REFRESH_THREADS", 3)  # no machine's default here
+    threads = duckdb_threads() + 1  # not DuckDB's own count on this machine
+    monkeypatch.setattr(stream, "SEARCH_REFRESH_THREADS", threads)
 
     one_feed_site(sample_site, 2)
     db = tmp_path / "marsad.duckdb"
@@ -376,7 +387,7 @@ def test_a_pass_that_changed_nothing_skips_the_search_refresh_and_heartbeats(
     assert first["articles_new"] == 2 and again["articles_new"] == 0
     assert task_names(first["flow_run_id"]) == ["ingest-batch", "refresh-search-and-publish"]
     assert task_names(again["flow_run_id"]) == ["ingest-batch"]
-    assert caps == [(duckdb_setting("memory_limit", "48MB"), 3)]
+    assert caps == [(duckdb_setting("memory_limit", "48MB"), threads)]
     indexed = (
         "SELECT article_id FROM search_index_articles "
         "UNION SELECT article_id FROM search_tail_articles"
@@ -389,32 +400,46 @@ def test_a_pass_whose_tail_outgrew_the_index_rebuilds_it_under_the_pass_cap(
     prefect_server: str, sample_site: FixtureSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A full rebuild cannot spill all it holds (building the fts index over 40,000 articles ran
-    out of memory under SEARCH_REFRESH_MEMORY_LIMIT): it runs under the pass's own cap."""
+    out of memory under SEARCH_REFRESH_MEMORY_LIMIT): it runs under the pass's own cap. The
+    published copy is then made under that cap on DuckDB's own threads, not the refresh's."""
     import flows.ingest
     import warehouse.search_refresh
     from flows.ingest import in_the_foreground, ingest
     from warehouse.search import has_index
 
-    seen: list[tuple[str, bool]] = []
-    real_refresh = flows.ingest.refresh_search_index
+    seen: list[tuple] = []
+    real_refresh, real_publish = flows.ingest.refresh_search_index, flows.ingest.publish
+    settings = "SELECT current_setting('memory_limit'), current_setting('threads')"
 
     def spy(con: duckdb.DuckDBPyConnection, **kwargs: bool) -> object:
-        cap = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]  # type: ignore[index]
+        cap = con.execute(settings).fetchone()
         refreshed = real_refresh(con, **kwargs)
-        seen.append((cap, refreshed.full))  # type: ignore[attr-defined]
+        seen.append(("refresh", *cap, refreshed.full))  # type: ignore[misc, attr-defined]
         return refreshed
 
+    def publish_spy(con: duckdb.DuckDBPyConnection, path: str) -> object:
+        seen.append(("publish", *con.execute(settings).fetchone()))  # type: ignore[misc]
+        return real_publish(con, path)
+
     monkeypatch.setattr(flows.ingest, "refresh_search_index", spy)
+    monkeypatch.setattr(flows.ingest, "publish", publish_spy)
+    own_threads = duckdb_threads()
+    monkeypatch.setattr(stream, "SEARCH_REFRESH_THREADS", own_threads + 1)
     monkeypatch.setattr(stream, "PASS_MEMORY_LIMIT", "200MB")  # neither is a default anywhere
     monkeypatch.setattr(stream, "SEARCH_REFRESH_MEMORY_LIMIT", "48MB")
     monkeypatch.setattr(warehouse.search_refresh, "TAIL_REBUILD_MIN", 1)  # 2 new > 1 and > 0
     one_feed_site(sample_site, 2)
     db = tmp_path / "marsad.duckdb"
     feeds = [{"name": "a", "url": sample_site.url("/feeds/a.xml")}]
-    config = write_config(tmp_path / "marsad.toml", db=db, feeds=feeds)
+    published = tmp_path / "published.duckdb"
+    config = write_config(
+        tmp_path / "marsad.toml", db=db, feeds=feeds, warehouse={"publish_path": str(published)}
+    )
     with in_the_foreground():
         assert ingest(config_path=str(config), db_path=str(db))["articles_new"] == 2
-    assert seen == [(duckdb_setting("memory_limit", "200MB"), True)]
+    cap = duckdb_setting("memory_limit", "200MB")
+    assert seen == [("refresh", cap, own_threads + 1, True), ("publish", cap, own_threads)]
+    assert published.exists()
     with duckdb.connect(str(db), read_only=True) as con:
         assert has_index(con)
         assert con.execute("SELECT count(*) FROM search_index_articles").fetchone() == (2,)

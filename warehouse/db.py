@@ -33,15 +33,9 @@ LOCK_HOLDER = re.compile(r"PID (\d+)")
 # DuckDB's smallest (a multiple of its vector size): in a 5,000-article pass of the synthetic
 # site the ten closes took 1.5 s of CPU instead of 2.0 s, and the pass peaked 20 MB lower.
 APPEND_ROW_GROUP_ROWS = 2048
-# Merging of row groups at a checkpoint ("vacuum"), off on every read-write connection but a
-# pass's loads (see `_open`). DuckDB merges a table's small row groups into row groups of the
-# connection's size at the first checkpoint that may: a pass's loads append 2,048-row groups,
-# and the first plain connection that wrote after a 10,000-article pass (finish_run) then merged
-# articles, raw_pages, article_urls, article_fingerprints and article_bands into 122,880-row
-# groups: +225 MB and 0.6 s at its close, growing with the size of the pass, up to a full row
-# group of pages. With merging off, that close took 0.03 s and +4 MB, the file was 197 MB
-# instead of 327 (a merge leaves the old blocks free) and scans read as fast (bench/ingest.py,
-# the README's Performance section). Row groups left empty by deletes are dropped all the same.
+# No merging of row groups at a checkpoint, on every read-write connection opened the plain way:
+# merging the small row groups a pass appends cost +225 MB at the first close after a
+# 10,000-article pass, growing with the pass (bench/README.md, issue 8's fifth session).
 _NO_MERGING = "SET max_vacuum_tasks = 0"
 # Catalog names DuckDB keeps for itself: a file with such a stem is opened the plain way.
 _RESERVED_CATALOGS = frozenset({"memory", "system", "temp", "main"})
@@ -80,9 +74,9 @@ def connect(
     amount whatever the size of the tables. The file is then attached under the catalog name a
     plain open gives it (its stem) and made the connection's default: queries read the same.
     Only for a connection used on its own (a cursor of it would start in the in-memory catalog).
-    Any other read-write connection never merges row groups (_NO_MERGING): the small row groups
-    the loads append stay as they are, instead of being rewritten whole by whichever connection
-    checkpoints next.
+    A read-write connection opened the plain way (any other, or a file whose stem DuckDB keeps
+    for itself) never merges row groups (_NO_MERGING): the small row groups the loads append
+    stay as they are, instead of being rewritten whole by whichever connection checkpoints next.
     """
     path = Path(path)
     if not read_only:
@@ -132,9 +126,11 @@ def _open(path: Path, read_only: bool, append_row_groups: bool) -> duckdb.DuckDB
     if not append_row_groups or catalog.lower() in _RESERVED_CATALOGS or not catalog:
         con = duckdb.connect(str(path), read_only=read_only)
         if not read_only:
-            # A setting of the database instance, which every connection of this process to
-            # this file shares: each of them is a connection of ours, opened here.
-            con.execute(_NO_MERGING)
+            try:  # a setting of the instance, shared by this process's connections to the file
+                con.execute(_NO_MERGING)
+            except BaseException:
+                con.close()
+                raise
         return con
     con = duckdb.connect()
     try:
@@ -180,6 +176,13 @@ def limit_memory(con: object, limit: str, threads: int | None = None) -> None:
         con.execute(f"SET memory_limit = '{limit}'")
         if threads is not None:
             con.execute(f"SET threads = {int(threads)}")
+
+
+def reset_threads(con: object) -> None:
+    """DuckDB's own thread count (one per core) again, for a connection of this process's own
+    (see limit_memory)."""
+    if isinstance(con, duckdb.DuckDBPyConnection):
+        con.execute("RESET threads")
 
 
 def current_version(con: duckdb.DuckDBPyConnection) -> int:
