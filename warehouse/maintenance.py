@@ -6,7 +6,11 @@ import duckdb
 
 
 def checkpoint(con: duckdb.DuckDBPyConnection) -> None:
-    """Write the WAL into the database file and reclaim space from deleted rows."""
+    """Write the WAL into the database file. Row groups that deletes emptied are dropped (in
+    tables without an index: DuckDB keeps those of indexed tables either way); those
+    only partly deleted stay as they are, since marsad's connections never merge row groups
+    (warehouse.db._NO_MERGING). The search tail, which most deletes touch, is emptied whole by
+    the full rebuild that follows."""
     con.execute("CHECKPOINT")
 
 
