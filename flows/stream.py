@@ -38,6 +38,7 @@ from extractors.urls import article_id
 from extractors.workers import SPAWN_WITHOUT_MAIN, extract_group, extract_one, warm_up
 from flows.steps import PAGE_ACCEPT, PageJob, PageResult, page_result
 from warehouse import db as warehouse_db
+from warehouse import search_refresh
 from warehouse.load import FetchErrorRecord, LoadBatch, LoadResult, PendingPage, load_batch
 from warehouse.sql_server import opened_shared as opened
 
@@ -56,8 +57,8 @@ GROUP_WAIT_S = 0.002
 PASS_MEMORY_LIMIT = "256MB"
 # The search refresh at the end of a pass: its own lower cap, so that what it reads is not kept
 # until the pass's cap is reached, and one thread (less CPU and memory, no slower); a full
-# rebuild keeps the pass's cap, as it cannot spill all it holds (bench/README.md, issue 8's
-# fifth session).
+# rebuild, which cannot spill all it holds, gets warehouse.search_refresh's REBUILD_ settings
+# (bench/README.md, issue 8's fifth session).
 SEARCH_REFRESH_MEMORY_LIMIT = "64MB"
 SEARCH_REFRESH_THREADS = 1
 # DuckDB threads of a chunk's load (its commit and the checkpoint when it closes). A chunk is a
@@ -178,10 +179,14 @@ def limit_memory(con: T, threads: int | None = None, limit: str | None = None) -
 
 
 def search_caps(con: T, *, full: bool) -> T:
-    """A pass's connection set for its search refresh (SEARCH_REFRESH_MEMORY_LIMIT, or
-    PASS_MEMORY_LIMIT for a full rebuild, on SEARCH_REFRESH_THREADS threads)."""
-    limit = PASS_MEMORY_LIMIT if full else SEARCH_REFRESH_MEMORY_LIMIT
-    return limit_memory(con, SEARCH_REFRESH_THREADS, limit)
+    """A pass's connection set for its search refresh: SEARCH_REFRESH_MEMORY_LIMIT on
+    SEARCH_REFRESH_THREADS threads, or for a full rebuild REBUILD_MEMORY_LIMIT on
+    REBUILD_THREADS (warehouse.search_refresh)."""
+    if full:
+        return limit_memory(
+            con, search_refresh.REBUILD_THREADS, search_refresh.REBUILD_MEMORY_LIMIT
+        )
+    return limit_memory(con, SEARCH_REFRESH_THREADS, SEARCH_REFRESH_MEMORY_LIMIT)
 
 
 def pass_caps(con: T) -> T:

@@ -396,12 +396,13 @@ def test_a_pass_refreshes_search_under_its_own_cap_and_one_that_changed_nothing_
 
 
 @pytest.mark.integration
-def test_a_pass_whose_tail_outgrew_the_index_rebuilds_it_under_the_pass_cap(
+def test_a_pass_whose_tail_outgrew_the_index_rebuilds_it_under_the_rebuild_cap(
     prefect_server: str, sample_site: FixtureSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A full rebuild cannot spill all it holds (building the fts index over 40,000 articles ran
-    out of memory under SEARCH_REFRESH_MEMORY_LIMIT): it runs under the pass's own cap. The
-    published copy is then made under that cap on DuckDB's own threads, not the refresh's."""
+    out of memory under SEARCH_REFRESH_MEMORY_LIMIT): it runs under REBUILD_MEMORY_LIMIT on
+    REBUILD_THREADS. The published copy is then made under the pass's cap on DuckDB's own
+    threads, not the refresh's."""
     import flows.ingest
     import warehouse.search_refresh
     from flows.ingest import in_the_foreground, ingest
@@ -424,9 +425,11 @@ def test_a_pass_whose_tail_outgrew_the_index_rebuilds_it_under_the_pass_cap(
     monkeypatch.setattr(flows.ingest, "refresh_search_index", spy)
     monkeypatch.setattr(flows.ingest, "publish", publish_spy)
     own_threads = duckdb_threads()
-    monkeypatch.setattr(stream, "SEARCH_REFRESH_THREADS", own_threads + 1)
-    monkeypatch.setattr(stream, "PASS_MEMORY_LIMIT", "200MB")  # neither is a default anywhere
+    monkeypatch.setattr(warehouse.search_refresh, "REBUILD_THREADS", own_threads + 1)
+    monkeypatch.setattr(stream, "SEARCH_REFRESH_THREADS", own_threads + 2)
+    monkeypatch.setattr(stream, "PASS_MEMORY_LIMIT", "220MB")  # none is a default anywhere
     monkeypatch.setattr(stream, "SEARCH_REFRESH_MEMORY_LIMIT", "48MB")
+    monkeypatch.setattr(warehouse.search_refresh, "REBUILD_MEMORY_LIMIT", "200MB")
     monkeypatch.setattr(warehouse.search_refresh, "TAIL_REBUILD_MIN", 1)  # 2 new > 1 and > 0
     one_feed_site(sample_site, 2)
     db = tmp_path / "marsad.duckdb"
@@ -437,8 +440,11 @@ def test_a_pass_whose_tail_outgrew_the_index_rebuilds_it_under_the_pass_cap(
     )
     with in_the_foreground():
         assert ingest(config_path=str(config), db_path=str(db))["articles_new"] == 2
-    cap = duckdb_setting("memory_limit", "200MB")
-    assert seen == [("refresh", cap, own_threads + 1, True), ("publish", cap, own_threads)]
+    rebuild_cap, pass_cap = (duckdb_setting("memory_limit", m) for m in ("200MB", "220MB"))
+    assert seen == [
+        ("refresh", rebuild_cap, own_threads + 1, True),
+        ("publish", pass_cap, own_threads),
+    ]
     assert published.exists()
     with duckdb.connect(str(db), read_only=True) as con:
         assert has_index(con)

@@ -37,6 +37,12 @@ STEMMER = "arabic"
 # An incremental refresh rebuilds the index when its tail would hold more articles than this and
 # than the index (see refresh_search_index).
 TAIL_REBUILD_MIN = 20_000
+# DuckDB's cap and threads for a full rebuild, set by its callers (warehouse.db.limit_memory):
+# over 100,000 articles it took 126 s and +434 MB so, against 124 s and about +3.4 GB on two
+# threads without a cap (DuckDB's default is 80% of the machine's memory). Under 64 MB it ran
+# out of memory (over 80,000 articles on one thread, over 40,000 on two).
+REBUILD_MEMORY_LIMIT = "256MB"
+REBUILD_THREADS = 1
 # Documents an incremental refresh tokenizes and commits at a time (see _index_tail): its memory
 # is then that of one slice's texts, whatever the number of new articles.
 TAIL_SLICE = 500
