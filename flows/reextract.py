@@ -209,19 +209,22 @@ def cmd_reextract(args: argparse.Namespace) -> int:
 
 
 def refresh_search_and_copy(config: Config, db: Path) -> None:
-    """As after a pass: changed texts enter full-text search, and the published read-only copy
-    (warehouse.publish_path) is refreshed."""
+    """As after a pass: changed texts enter full-text search (under the same DuckDB caps), and
+    the published read-only copy (warehouse.publish_path) is refreshed."""
+    from flows import stream
     from flows.cli import UserError
     from warehouse.db import opened
     from warehouse.publish import PublishError, publish
     from warehouse.search import refresh_search_index
+    from warehouse.search_refresh import rebuild_due
 
     with opened(db, lock_timeout_s=config.warehouse.lock_timeout_s) as con:
-        refreshed = refresh_search_index(con)
+        full = rebuild_due(stream.search_caps(con, full=False))
+        refreshed = refresh_search_index(stream.search_caps(con, full=full), full=full)
         print(f"search index        {refreshed.articles} articles indexed")
         if config.warehouse.publish_path:
             try:
-                publish(con, config.warehouse.publish_path)
+                publish(stream.pass_caps(con), config.warehouse.publish_path)
             except PublishError as exc:
                 raise UserError(str(exc)) from None
             print(f"published copy      {config.warehouse.publish_path}")

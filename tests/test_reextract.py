@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import duckdb
 import pytest
 
 from extractors.article import FeedContext, decode_html
@@ -340,12 +341,29 @@ def run_cli(argv: list[str]) -> int:
 
 
 def test_the_command_prints_a_summary(
-    config: Config, db: Path, capsys: pytest.CaptureFixture[str]
+    config: Config, db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """...and refreshes search under a pass's caps for it (flows.stream.search_caps)."""
+    import flows.stream
+    import warehouse.search
+    from tests.test_stream import duckdb_setting, duckdb_threads
+
     with opened(db) as con:
         assert refresh_search_index(con).articles == 16  # as the pass that loaded them does
     sql(db, "UPDATE articles SET body = body || ? WHERE feed_name = 'aljazeera'", [JUNK])
+    seen: list[tuple] = []
+
+    def spy(con: duckdb.DuckDBPyConnection, **kwargs: bool) -> object:
+        settings = "SELECT current_setting('memory_limit'), current_setting('threads')"
+        seen.append(con.execute(settings).fetchone())
+        return refresh_search_index(con, **kwargs)
+
+    threads = duckdb_threads() + 1  # neither is DuckDB's own setting on this machine
+    monkeypatch.setattr(warehouse.search, "refresh_search_index", spy)
+    monkeypatch.setattr(flows.stream, "SEARCH_REFRESH_MEMORY_LIMIT", "48MB")
+    monkeypatch.setattr(flows.stream, "SEARCH_REFRESH_THREADS", threads)
     assert run_cli(["reextract", "--config", str(config.path), "--db", str(db)]) == 0
+    assert seen == [(duckdb_setting("memory_limit", "48MB"), threads)]
     out = capsys.readouterr().out
     assert "Re-extracting 16 stored pages" in out
     assert "pages read          16" in out
