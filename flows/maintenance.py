@@ -29,7 +29,7 @@ def checkpoint_warehouse(db: Path) -> dict[str, int]:
 @task(name="refresh-search-index", cache_policy=NO_CACHE)
 def refresh_search(db: Path) -> str:
     """Rebuild the search index whole, under a DuckDB cap of its own (uncapped, a rebuild over
-    100,000 articles took about 3.4 GB; see warehouse.search_refresh.REBUILD_MEMORY_LIMIT)."""
+    100,000 articles took about +3.4 GB; see warehouse.search_refresh.REBUILD_MEMORY_LIMIT)."""
     from warehouse.db import limit_memory
     from warehouse.search import refresh_search_index
     from warehouse.search_refresh import REBUILD_MEMORY_LIMIT, REBUILD_THREADS

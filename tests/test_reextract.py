@@ -343,8 +343,10 @@ def run_cli(argv: list[str]) -> int:
 def test_the_command_prints_a_summary(
     config: Config, db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """...and refreshes search under a pass's caps for it (flows.stream.search_caps)."""
+    """...and refreshes search under a pass's caps for it (flows.stream.search_caps), then
+    publishes the read-only copy under the pass's cap on DuckDB's own threads."""
     import flows.stream
+    import warehouse.publish
     import warehouse.search
     from tests.test_stream import duckdb_setting, duckdb_threads
 
@@ -358,12 +360,30 @@ def test_the_command_prints_a_summary(
         seen.append(con.execute(settings).fetchone())
         return refresh_search_index(con, **kwargs)
 
+    def publish_spy(con: duckdb.DuckDBPyConnection, path: str) -> object:
+        settings = "SELECT current_setting('memory_limit'), current_setting('threads')"
+        seen.append(con.execute(settings).fetchone())
+        return real_publish(con, path)
+
+    real_publish = warehouse.publish.publish
+    published = db.parent / "published.duckdb"
+    toml = config.path.read_text(encoding="utf-8")
+    config.path.write_text(
+        toml.replace("[warehouse]\n", f'[warehouse]\npublish_path = "{published.as_posix()}"\n'),
+        encoding="utf-8",
+    )
     threads = duckdb_threads() + 1  # neither is DuckDB's own setting on this machine
     monkeypatch.setattr(warehouse.search, "refresh_search_index", spy)
+    monkeypatch.setattr(warehouse.publish, "publish", publish_spy)
     monkeypatch.setattr(flows.stream, "SEARCH_REFRESH_MEMORY_LIMIT", "48MB")
     monkeypatch.setattr(flows.stream, "SEARCH_REFRESH_THREADS", threads)
+    monkeypatch.setattr(flows.stream, "PASS_MEMORY_LIMIT", "220MB")
     assert run_cli(["reextract", "--config", str(config.path), "--db", str(db)]) == 0
-    assert seen == [(duckdb_setting("memory_limit", "48MB"), threads)]
+    assert seen == [
+        (duckdb_setting("memory_limit", "48MB"), threads),  # the refresh
+        (duckdb_setting("memory_limit", "220MB"), duckdb_threads()),  # the published copy
+    ]
+    assert published.exists()
     out = capsys.readouterr().out
     assert "Re-extracting 16 stored pages" in out
     assert "pages read          16" in out
