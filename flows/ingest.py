@@ -49,8 +49,6 @@ from warehouse.load import (
     stored_entry_times,
 )
 from warehouse.publish import publish
-from warehouse.search import refresh_search_index
-from warehouse.search_refresh import rebuild_due
 from warehouse.sql_server import opened_shared as opened
 
 FEEDS_PER_BATCH = 100
@@ -354,8 +352,7 @@ def after_pass(config: Config, db: Path, refresh_search: bool = True) -> None:
     logger = get_run_logger()
     with opened(db, lock_timeout_s=config.warehouse.lock_timeout_s) as con:
         if refresh_search:
-            full = rebuild_due(stream.search_caps(con, full=False))
-            refreshed = refresh_search_index(stream.search_caps(con, full=full), full=full)
+            refreshed = stream.refresh_search(con)
             logger.info("Search index: %s", refreshed)
         if config.warehouse.publish_path:
             published = publish(stream.pass_caps(con), config.warehouse.publish_path)

@@ -30,13 +30,11 @@ def checkpoint_warehouse(db: Path) -> dict[str, int]:
 def refresh_search(db: Path) -> str:
     """Rebuild the search index whole, under a DuckDB cap of its own (uncapped, a rebuild over
     100,000 articles took about +3.4 GB; see warehouse.search_refresh.REBUILD_MEMORY_LIMIT)."""
-    from warehouse.db import limit_memory
     from warehouse.search import refresh_search_index
-    from warehouse.search_refresh import REBUILD_MEMORY_LIMIT, REBUILD_THREADS
+    from warehouse.search_refresh import limit_rebuild
 
     with opened(db) as con:
-        limit_memory(con, REBUILD_MEMORY_LIMIT, REBUILD_THREADS)
-        return str(refresh_search_index(con, full=True))
+        return str(refresh_search_index(limit_rebuild(con), full=True))
 
 
 @task(name="feed-health-report", cache_policy=NO_CACHE)

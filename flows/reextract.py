@@ -215,12 +215,9 @@ def refresh_search_and_copy(config: Config, db: Path) -> None:
     from flows.cli import UserError
     from warehouse.db import opened
     from warehouse.publish import PublishError, publish
-    from warehouse.search import refresh_search_index
-    from warehouse.search_refresh import rebuild_due
 
     with opened(db, lock_timeout_s=config.warehouse.lock_timeout_s) as con:
-        full = rebuild_due(stream.search_caps(con, full=False))
-        refreshed = refresh_search_index(stream.search_caps(con, full=full), full=full)
+        refreshed = stream.refresh_search(con)
         print(f"search index        {refreshed.articles} articles indexed")
         if config.warehouse.publish_path:
             try:

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
+import duckdb
 import pyarrow as pa
 
 from extractors.fetch import Fetcher, FetchPolicy
@@ -178,15 +179,16 @@ def limit_memory(con: T, threads: int | None = None, limit: str | None = None) -
     return con
 
 
-def search_caps(con: T, *, full: bool) -> T:
-    """A pass's connection set for its search refresh: SEARCH_REFRESH_MEMORY_LIMIT on
-    SEARCH_REFRESH_THREADS threads, or for a full rebuild REBUILD_MEMORY_LIMIT on
-    REBUILD_THREADS (warehouse.search_refresh)."""
+def refresh_search(con: duckdb.DuckDBPyConnection) -> search_refresh.IndexRefresh:
+    """The search refresh after a pass (or a re-extraction): incremental, under
+    SEARCH_REFRESH_MEMORY_LIMIT on SEARCH_REFRESH_THREADS threads, or the full rebuild that
+    rebuild_due asks for, under the rebuild's own caps (warehouse.search_refresh)."""
+    full = search_refresh.rebuild_due(
+        limit_memory(con, SEARCH_REFRESH_THREADS, SEARCH_REFRESH_MEMORY_LIMIT)
+    )
     if full:
-        return limit_memory(
-            con, search_refresh.REBUILD_THREADS, search_refresh.REBUILD_MEMORY_LIMIT
-        )
-    return limit_memory(con, SEARCH_REFRESH_THREADS, SEARCH_REFRESH_MEMORY_LIMIT)
+        search_refresh.limit_rebuild(con)
+    return search_refresh.refresh_search_index(con, full=full)
 
 
 def pass_caps(con: T) -> T:

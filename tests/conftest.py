@@ -1,4 +1,5 @@
-"""Shared fixtures: the local fixture site, a Prefect test server, configuration files.
+"""Shared fixtures: the local fixture site, a Prefect test server, configuration files, and
+readers of DuckDB settings.
 
 Nothing here talks to any address outside 127.0.0.0/8.
 """
@@ -9,6 +10,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -86,3 +88,28 @@ def _toml(value: object) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def duckdb_caps(con: duckdb.DuckDBPyConnection) -> tuple[str, int]:
+    """The memory limit and thread count `con` runs under, as DuckDB shows them."""
+    row = con.execute("SELECT current_setting('memory_limit'), current_setting('threads')")
+    return row.fetchone()  # type: ignore[return-value]
+
+
+def duckdb_threads() -> int:
+    """DuckDB's own thread count on this machine (one per core)."""
+    con = duckdb.connect()
+    try:
+        return duckdb_caps(con)[1]
+    finally:
+        con.close()
+
+
+def duckdb_setting(name: str, value: str) -> str:
+    """How DuckDB shows `value` once set as `name` (e.g. 48MB as "45.7 MiB")."""
+    con = duckdb.connect()
+    try:
+        con.execute(f"SET {name} = '{value}'")
+        return con.execute(f"SELECT current_setting('{name}')").fetchone()[0]  # type: ignore[index]
+    finally:
+        con.close()

@@ -10,8 +10,7 @@ import duckdb
 import pytest
 
 import warehouse.search
-from tests.conftest import write_config
-from tests.test_stream import duckdb_setting, duckdb_threads
+from tests.conftest import duckdb_caps, duckdb_setting, duckdb_threads, write_config
 from tests.test_warehouse import article
 from warehouse import search_refresh
 from warehouse.db import opened
@@ -45,11 +44,7 @@ def test_maintenance_rebuilds_search_under_its_cap_and_reports_failing_feeds(
     real_refresh = warehouse.search.refresh_search_index
 
     def spy(con: duckdb.DuckDBPyConnection, **kwargs: bool) -> object:
-        seen.append(
-            con.execute(
-                "SELECT current_setting('memory_limit'), current_setting('threads')"
-            ).fetchone()
-        )
+        seen.append(duckdb_caps(con))
         return real_refresh(con, **kwargs)
 
     threads = duckdb_threads() + 1  # neither is DuckDB's own setting on this machine

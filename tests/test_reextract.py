@@ -343,12 +343,12 @@ def run_cli(argv: list[str]) -> int:
 def test_the_command_prints_a_summary(
     config: Config, db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """...and refreshes search under a pass's caps for it (flows.stream.search_caps), then
-    publishes the read-only copy under the pass's cap on DuckDB's own threads."""
+    """...and refreshes search as a pass does (flows.stream.refresh_search), then publishes the
+    read-only copy under the pass's cap on DuckDB's own threads."""
     import flows.stream
     import warehouse.publish
-    import warehouse.search
-    from tests.test_stream import duckdb_setting, duckdb_threads
+    import warehouse.search_refresh
+    from tests.conftest import duckdb_caps, duckdb_setting, duckdb_threads
 
     with opened(db) as con:
         assert refresh_search_index(con).articles == 16  # as the pass that loaded them does
@@ -356,13 +356,11 @@ def test_the_command_prints_a_summary(
     seen: list[tuple] = []
 
     def spy(con: duckdb.DuckDBPyConnection, **kwargs: bool) -> object:
-        settings = "SELECT current_setting('memory_limit'), current_setting('threads')"
-        seen.append(con.execute(settings).fetchone())
+        seen.append(duckdb_caps(con))
         return refresh_search_index(con, **kwargs)
 
     def publish_spy(con: duckdb.DuckDBPyConnection, path: str) -> object:
-        settings = "SELECT current_setting('memory_limit'), current_setting('threads')"
-        seen.append(con.execute(settings).fetchone())
+        seen.append(duckdb_caps(con))
         return real_publish(con, path)
 
     real_publish = warehouse.publish.publish
@@ -373,7 +371,7 @@ def test_the_command_prints_a_summary(
         encoding="utf-8",
     )
     threads = duckdb_threads() + 1  # neither is DuckDB's own setting on this machine
-    monkeypatch.setattr(warehouse.search, "refresh_search_index", spy)
+    monkeypatch.setattr(warehouse.search_refresh, "refresh_search_index", spy)
     monkeypatch.setattr(warehouse.publish, "publish", publish_spy)
     monkeypatch.setattr(flows.stream, "SEARCH_REFRESH_MEMORY_LIMIT", "48MB")
     monkeypatch.setattr(flows.stream, "SEARCH_REFRESH_THREADS", threads)

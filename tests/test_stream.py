@@ -19,7 +19,7 @@ from extractors.feeds import FeedEntry
 from flows.fixture_site import FixtureSite
 from flows.steps import PageJob, PageResult
 from flows.stream import ExtractionPool, Settler
-from tests.conftest import write_config
+from tests.conftest import duckdb_caps, duckdb_setting, duckdb_threads, write_config
 from tests.test_resilience import HTML, RSS, article_html, feed_xml, read
 from warehouse.load import LoadBatch, LoadResult
 
@@ -261,25 +261,6 @@ def test_feeds_parsed_on_the_extraction_processes_give_the_same_polls(
     assert [p.update.body_hash for p in there] == [p.update.body_hash for p in here]  # type: ignore[union-attr]
 
 
-def duckdb_threads() -> int:
-    """DuckDB's own thread count on this machine (one per core)."""
-    con = duckdb.connect()
-    try:
-        return con.execute("SELECT current_setting('threads')").fetchone()[0]  # type: ignore[index]
-    finally:
-        con.close()
-
-
-def duckdb_setting(name: str, value: str) -> str:
-    """How DuckDB shows `value` once set as `name` (e.g. 48MB as "45.7 MiB")."""
-    con = duckdb.connect()
-    try:
-        con.execute(f"SET {name} = '{value}'")
-        return con.execute(f"SELECT current_setting('{name}')").fetchone()[0]  # type: ignore[index]
-    finally:
-        con.close()
-
-
 def test_a_pass_connection_caps_duckdb_memory(tmp_path: Path) -> None:
     from flows.stream import PASS_MEMORY_LIMIT, limit_memory
 
@@ -356,21 +337,17 @@ def test_a_pass_refreshes_search_under_its_own_cap_and_one_that_changed_nothing_
     that changed nothing has no refresh and, run in the foreground, no heartbeats."""
     from prefect.settings import get_current_settings
 
-    import flows.ingest
+    import warehouse.search_refresh
     from flows.ingest import in_the_foreground, ingest
 
-    caps: list[tuple | None] = []
-    real_refresh = flows.ingest.refresh_search_index
+    caps: list[tuple] = []
+    real_refresh = warehouse.search_refresh.refresh_search_index
 
     def spy(con: duckdb.DuckDBPyConnection, **kwargs: bool) -> object:
-        caps.append(
-            con.execute(
-                "SELECT current_setting('memory_limit'), current_setting('threads')"
-            ).fetchone()
-        )
+        caps.append(duckdb_caps(con))
         return real_refresh(con, **kwargs)
 
-    monkeypatch.setattr(flows.ingest, "refresh_search_index", spy)
+    monkeypatch.setattr(warehouse.search_refresh, "refresh_search_index", spy)
     monkeypatch.setattr(stream, "SEARCH_REFRESH_MEMORY_LIMIT", "48MB")  # no default anywhere
     threads = duckdb_threads() + 1  # not DuckDB's own count on this machine
     monkeypatch.setattr(stream, "SEARCH_REFRESH_THREADS", threads)
@@ -409,20 +386,20 @@ def test_a_pass_whose_tail_outgrew_the_index_rebuilds_it_under_the_rebuild_cap(
     from warehouse.search import has_index
 
     seen: list[tuple] = []
-    real_refresh, real_publish = flows.ingest.refresh_search_index, flows.ingest.publish
-    settings = "SELECT current_setting('memory_limit'), current_setting('threads')"
+    real_refresh = warehouse.search_refresh.refresh_search_index
+    real_publish = flows.ingest.publish
 
     def spy(con: duckdb.DuckDBPyConnection, **kwargs: bool) -> object:
-        cap = con.execute(settings).fetchone()
+        cap = duckdb_caps(con)
         refreshed = real_refresh(con, **kwargs)
-        seen.append(("refresh", *cap, refreshed.full))  # type: ignore[misc, attr-defined]
+        seen.append(("refresh", *cap, refreshed.full))  # type: ignore[attr-defined]
         return refreshed
 
     def publish_spy(con: duckdb.DuckDBPyConnection, path: str) -> object:
-        seen.append(("publish", *con.execute(settings).fetchone()))  # type: ignore[misc]
+        seen.append(("publish", *duckdb_caps(con)))
         return real_publish(con, path)
 
-    monkeypatch.setattr(flows.ingest, "refresh_search_index", spy)
+    monkeypatch.setattr(warehouse.search_refresh, "refresh_search_index", spy)
     monkeypatch.setattr(flows.ingest, "publish", publish_spy)
     own_threads = duckdb_threads()
     monkeypatch.setattr(warehouse.search_refresh, "REBUILD_THREADS", own_threads + 1)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import duckdb
 
 from extractors.clean import normalize_key
-from warehouse.db import transaction
+from warehouse.db import limit_memory, transaction
 from warehouse.extensions import load_extension
 
 INDEX_INPUT = "search_documents"  # a temporary table; the index lives in the schema below
@@ -128,7 +128,9 @@ def _tokenize_sql(column: str) -> str:
     )
 
 
-def refresh_search_index(con: duckdb.DuckDBPyConnection, *, full: bool = False) -> IndexRefresh:
+def refresh_search_index(
+    con: duckdb.DuckDBPyConnection, *, full: bool | None = None
+) -> IndexRefresh:
     """Bring full-text search up to date. A rebuild is one transaction (readers keep the old
     index until it commits); an incremental refresh commits a slice of TAIL_SLICE articles at a
     time, each moving its articles into the tail whole, so a reader in between finds every
@@ -140,18 +142,20 @@ def refresh_search_index(con: duckdb.DuckDBPyConnection, *, full: bool = False) 
     2 to 2.5 ms per article at 5k articles (minutes at 100k), so it is left to `full=True` (the
     daily maintenance flow), which rebuilds the index over every article and empties the tail.
 
-    Unless the tail outgrows the index: when, after this refresh, the tail would hold more than
-    TAIL_REBUILD_MIN articles and more than the index does, the refresh is a full one instead
-    (reported with full=True). Otherwise a warehouse fed only by `marsad run`, without the
-    maintenance flow, would never get an index, and every search would score an ever longer
-    tail. Amortized, this costs little: after a rebuild over n articles the next one waits until
-    more than n others have come or changed, so the rebuilds grow at least twofold and all of
-    them together cover about twice the final number of articles.
+    Unless the tail outgrows the index (`rebuild_due`): when, after this refresh, the tail would
+    hold more than TAIL_REBUILD_MIN articles and more than the index does, the refresh is a full
+    one instead (reported with full=True); `full=False` is for a caller that asked rebuild_due
+    itself (to set the connection's caps first) and got False. Otherwise a warehouse fed only
+    by `marsad run`, without the maintenance flow, would never get an index, and every search
+    would score an ever longer tail. Amortized, this costs little: after a rebuild over n
+    articles the next one waits until more than n others have come or changed, so the rebuilds
+    grow at least twofold and all of them together cover about twice the final number of
+    articles.
     Raises ExtensionUnavailable when the fts extension cannot be loaded."""
     load_extension(con, "fts")
     started = time.perf_counter()
     try:
-        full = full or rebuild_due(con)
+        full = rebuild_due(con) if full is None else full
         if full:
             with transaction(con):
                 articles = _rebuild(con)
@@ -163,12 +167,19 @@ def refresh_search_index(con: duckdb.DuckDBPyConnection, *, full: bool = False) 
     return IndexRefresh(full, articles, time.perf_counter() - started)
 
 
+def limit_rebuild(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """`con` set for a full rebuild: REBUILD_MEMORY_LIMIT on REBUILD_THREADS threads (a
+    connection through `marsad serve-sql` is left alone, as warehouse.db.limit_memory does)."""
+    limit_memory(con, REBUILD_MEMORY_LIMIT, REBUILD_THREADS)
+    return con
+
+
 def rebuild_due(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether an incremental refresh now would be a full rebuild instead: whether the tail,
     once it is done, would hold more than TAIL_REBUILD_MIN articles and more than the index
     (every article not in the index as it now stands ends up in the tail). Decided before the
     tail work, which a rebuild would undo; a caller may ask first, to give a rebuild more
-    memory than a tail refresh."""
+    memory than a tail refresh (limit_rebuild)."""
     row = con.execute(
         f"""
         SELECT (SELECT count(*) FROM articles a WHERE NOT {_IN_INDEX}),
