@@ -458,7 +458,34 @@ def summarize(args: argparse.Namespace, site: dict[str, Any], results: dict[str,
     if naive:
         figures["naive_articles_per_s"] = naive["articles"] / naive["wall_s"]
         figures["marsad_over_naive"] = rate / figures["naive_articles_per_s"]
+        figures |= ceiling_against_naive(limit_rate, figures["naive_articles_per_s"])
+    if "workers_cpu_s" in marsad:
+        figures |= cpu_budget(marsad, site["cores"], limit["trafilatura_cpu_s"])
     return figures
+
+
+def ceiling_against_naive(limit_rate: float, naive_rate: float, target: float = 4.0) -> dict:
+    """What the extraction-bound limit itself is against the naive script. The naive script
+    uses one core whatever the machine has, so no pass can beat it by more than that on this
+    machine: `target` x naive takes `target` / (limit / naive) of the limit, more than the limit
+    itself when that is above 1."""
+    ceiling = limit_rate / naive_rate
+    return {"limit_over_naive": ceiling, "limit_share_for_target": target / ceiling}
+
+
+def cpu_budget(marsad: dict[str, Any], cores: int, page_cpu_s: float, share: float = 0.8) -> dict:
+    """The pass's CPU an article against what `share` of the limit allows: a pass on `cores`
+    cores busy a fraction `busy` of its time, taking `total` CPU seconds an article in all
+    (main process, extraction processes, the site), makes cores x busy / total articles a
+    second, which is `share` of cores / page_cpu_s when total = busy x page_cpu_s / share."""
+    n = max(1, marsad["articles"])
+    total = (marsad["main_cpu_s"] + marsad["workers_cpu_s"] + marsad.get("site_cpu_s", 0.0)) / n
+    busy = total * n / (cores * marsad["wall_s"])
+    return {
+        "cpu_per_article_s": total,
+        "cores_busy": busy,
+        "cpu_allowed_for_share_s": busy * page_cpu_s / share,
+    }
 
 
 def print_report(args: argparse.Namespace, site: dict[str, Any], results: dict, figures: dict):
@@ -484,6 +511,11 @@ def print_report(args: argparse.Namespace, site: dict[str, Any], results: dict, 
         )
     if naive:
         print(f"marsad / naive: {figures['marsad_over_naive']:.2f}x the articles/s")
+        print(
+            f"the extraction-bound limit itself is {figures['limit_over_naive']:.2f}x the naive "
+            f"script here: 4x naive would take {100 * figures['limit_share_for_target']:.0f}% of "
+            f"the limit ({site['cores']} cores; the naive script uses one whatever the cores)"
+        )
     repoll = marsad["repoll"]
     print(
         f"\nre-poll of the unchanged feeds: {marsad['repoll_s']:.2f} s = "
@@ -527,6 +559,11 @@ def print_report(args: argparse.Namespace, site: dict[str, Any], results: dict, 
             + ", ".join(f"{k} {1000 * v / n:.2f} ms" for k, v in parts.items())
             + f"; {1000 * total / n:.2f} ms in all, the {site['cores']} cores busy "
             f"{100 * total / (site['cores'] * marsad['wall_s']):.0f}% of the pass"
+        )
+        print(
+            "80% of the limit, with the cores as busy, allows "
+            f"{1000 * figures['cpu_allowed_for_share_s']:.2f} ms of CPU an article in all "
+            f"({1000 * figures['cpu_per_article_s']:.2f} ms now)"
         )
     print(
         f"marsad memory: peak RSS of its process tree {marsad['tree_mb']:.0f} MB, of which "

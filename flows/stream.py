@@ -2,8 +2,9 @@
 
     fetch (event loop) -> extract (a process per core) -> settle -> load (one thread), by chunks
 
-Pages go to the extraction processes as they arrive, GROUP_PAGES at a time (or fewer after
-GROUP_WAIT_S), while other pages are still being fetched, and every CHUNK_ARTICLES settled
+Pages go to the extraction processes as they arrive, GROUP_PAGES at a time (fewer when a
+process may run out of work, see ExtractionPool), while other pages are still being fetched,
+and every CHUNK_ARTICLES settled
 articles are loaded by one loader thread while the rest goes on. At most `in_flight` pages are
 held between the start of their fetch and the end of their extraction, and at most
 MAX_QUEUED_CHUNKS chunks wait for the loader, so a batch's memory is bounded by those numbers,
@@ -45,12 +46,14 @@ from warehouse.sql_server import opened_shared as opened
 
 CHUNK_ARTICLES = 500  # articles per load: a transaction's fixed cost against memory held
 MAX_QUEUED_CHUNKS = 2  # chunks waiting for the loader before extraction results wait instead
-PAGES_PER_WORKER = 6  # pages queued for each extraction process, so none waits for work
 # Pages handed to an extraction process at once. Each hand-over through ProcessPoolExecutor (a
 # future, its queues and threads, a wake-up on each side) cost about as much CPU as fetching the
-# page; a group pays it once. A group that is not full after GROUP_WAIT_S goes as it is.
+# page; a group pays it once. A group goes when it is full, or at once while the processes hold
+# fewer than GROUP_PAGES pages each (one of them may soon wait for work), or after GROUP_WAIT_S.
 GROUP_PAGES = 8
-GROUP_WAIT_S = 0.002
+GROUP_WAIT_S = 0.05
+# Pages fetched ahead for each extraction process, so that groups fill while the processes work.
+PAGES_PER_WORKER = 3 * GROUP_PAGES
 # DuckDB's buffer pool for a pass's own connections. Its default (80% of the machine's memory)
 # lets every load cache whatever it touched until the connection closes: +150-300 MB per chunk
 # load on a 2,000-article warehouse. A pass reads and writes a few thousand rows at a time;
@@ -83,6 +86,7 @@ class ExtractionPool:
         self._pool: ProcessPoolExecutor | None = None
         self._group: list[tuple[tuple, asyncio.Future[Outcome]]] = []  # pages not handed over yet
         self._send_later: asyncio.TimerHandle | None = None
+        self._handed_over = 0  # pages in the processes' hands, not settled yet
         if self.workers >= 2:
             self._start()
 
@@ -104,11 +108,17 @@ class ExtractionPool:
         loop = asyncio.get_running_loop()
         outcome: asyncio.Future[Outcome] = loop.create_future()
         self._group.append((args, outcome))
-        if len(self._group) >= GROUP_PAGES:
+        if len(self._group) >= GROUP_PAGES or self._short_of_work():
             self._send_group()
         elif self._send_later is None:
             self._send_later = loop.call_later(GROUP_WAIT_S, self._send_group)
         return await outcome
+
+    def _short_of_work(self) -> bool:
+        """True while the processes hold fewer than GROUP_PAGES pages each: one of them may
+        finish its group before the next is full, so a short group goes at once. While they are
+        busier than that, pages wait for a full group, which costs a hand-over once."""
+        return self._handed_over < self.workers * GROUP_PAGES
 
     def _send_group(self) -> None:
         if self._send_later is not None:
@@ -118,18 +128,23 @@ class ExtractionPool:
         pool = self._pool
         if not group or pool is None:
             return
+        self._handed_over += len(group)
         try:
             done = asyncio.wrap_future(pool.submit(extract_group, [args for args, _ in group]))
         except BrokenProcessPool as exc:  # broken before this group could be handed over
+            self._handed_over -= len(group)
             self._settle_group(pool, group, exc)
             return
         done.add_done_callback(lambda d: self._group_done(pool, group, d))
 
     def _group_done(self, pool: ProcessPoolExecutor, group: list, done: asyncio.Future) -> None:
+        self._handed_over -= len(group)
         if done.cancelled():  # the pool was shut down to restart it, this group still queued
             self._settle_group(pool, group, BrokenProcessPool("restarted"))
         else:
             self._settle_group(pool, group, done.exception() or done.result())
+        if self._group and self._short_of_work():
+            self._send_group()  # the pages waiting for a full group: a process may be idle
 
     def _settle_group(
         self, pool: ProcessPoolExecutor, group: list, done: list[Outcome] | BaseException

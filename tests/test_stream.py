@@ -107,36 +107,44 @@ def test_a_page_is_extracted_from_its_bytes_in_their_declared_encoding() -> None
     assert from_bytes.body == from_text.body
 
 
-def test_pages_handed_over_in_groups_each_get_their_own_outcome() -> None:
-    """The pool hands pages to its processes GROUP_PAGES at a time (and a short group after
-    GROUP_WAIT_S): every page must get the article built from its own page, in any order."""
-    from flows import stream
+def extract_pages(pool: ExtractionPool, numbers: range) -> list:
+    """Every page of `numbers` through the pool at once, as a pass's fetches hand them over."""
 
-    pool = ExtractionPool(workers=2)
-    count = 2 * stream.GROUP_PAGES + 3  # full groups, then a short one sent by the timer
-    try:
-
-        async def extract_all() -> list:
-            jobs = [job(100 + n) for n in range(count)]
-            pages = [article_html(f"عنوان الصفحة {n} " + "كلمة " * n) for n in range(count)]
-            return await asyncio.gather(
-                *(
-                    pool.extract((j.entry, CONTEXT, NOW, page, HTML, False))
-                    for j, page in zip(jobs, pages, strict=True)
-                )
+    async def extract_all() -> list:
+        jobs = [job(n) for n in numbers]
+        pages = [article_html(f"عنوان الصفحة {n} " + "كلمة " * (n % 50)) for n in numbers]
+        return await asyncio.gather(
+            *(
+                pool.extract((j.entry, CONTEXT, NOW, page, HTML, False))
+                for j, page in zip(jobs, pages, strict=True)
             )
+        )
 
-        outcomes = asyncio.run(extract_all())
+    return asyncio.run(extract_all())
+
+
+def test_pages_handed_over_in_groups_each_get_their_own_outcome(tmp_path, monkeypatch) -> None:
+    """The pool hands pages over singly while its processes hold fewer than GROUP_PAGES each,
+    then in full groups (a hand-over, a future, queues and wake-ups on each side, cost more of
+    the pass's own CPU than fetching the page when pages went one or two at a time), and a last
+    short group when they run short of work again. Every page gets its own page's article."""
+    from extractors.workers import CPU_LOG_VARIABLE
+
+    groups = tmp_path / "groups.log"  # each process appends "<CPU s> <pages>" for each group
+    monkeypatch.setenv(CPU_LOG_VARIABLE, str(groups))  # before the processes start
+    pool = ExtractionPool(workers=2)
+    enough = 2 * stream.GROUP_PAGES  # pages the two processes hold before groups must fill
+    count = enough + 2 * stream.GROUP_PAGES + 3
+    try:
+        outcomes = extract_pages(pool, range(100, 100 + count))
     finally:
         pool.close()
     assert len(outcomes) == count
     for n, (article, error) in enumerate(outcomes):
         assert error is None and article is not None and article.extraction == "page"
         assert article.url == job(100 + n).entry.url
-        assert article.body and article.body.count("كلمة") == n  # its own page's text
-
-
-# An extraction process that dies ----------------------------------------------------------
+    sizes = sorted(int(line.split()[1]) for line in groups.read_text().splitlines())
+    assert sizes == sorted([1] * enough + [stream.GROUP_PAGES] * 2 + [3])
 
 
 def test_a_dead_extraction_process_keeps_the_page_from_the_feed_and_the_pool_restarts() -> None:
