@@ -166,6 +166,17 @@ class ExtractionPool:
             if not future.done():  # not cancelled meanwhile (a pass stopped)
                 future.set_result(outcome)
 
+    def forget_loop(self) -> None:
+        """Forget what an ended event loop left: its timer, the pages it had not handed over
+        (their tasks ended with it) and the count of pages in the processes' hands, whose
+        results it will never take. A batch that stopped on an error leaves them; the next
+        batch's loop, on the same pool, starts from nothing instead of waiting for them."""
+        if self._send_later is not None:
+            self._send_later.cancel()
+            self._send_later = None
+        self._group = []
+        self._handed_over = 0
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
@@ -394,3 +405,4 @@ async def _stream(
         finally:
             for task in tasks:
                 task.cancel()
+            pool.forget_loop()

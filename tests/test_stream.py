@@ -143,8 +143,78 @@ def test_pages_handed_over_in_groups_each_get_their_own_outcome(tmp_path, monkey
     for n, (article, error) in enumerate(outcomes):
         assert error is None and article is not None and article.extraction == "page"
         assert article.url == job(100 + n).entry.url
+        assert article.body and article.body.count("كلمة") == (100 + n) % 50  # its own page
     sizes = sorted(int(line.split()[1]) for line in groups.read_text().splitlines())
     assert sizes == sorted([1] * enough + [stream.GROUP_PAGES] * 2 + [3])
+
+
+def test_a_batch_stopped_by_an_error_leaves_the_pool_ready_for_the_next(
+    sample_site, monkeypatch
+) -> None:
+    """A pass's batches share one pool. A batch stopped on an error (a failed load raises from
+    settle) ends its event loop with pages waiting for a group and groups in the processes'
+    hands, whose results that loop never takes: stream_pages makes the pool forget them, so
+    the next batch does not wait for them."""
+    from extractors.fetch import FetchPolicy
+    from extractors.guard import AllowList
+    from flows.stream import stream_pages
+
+    def page(n: int) -> tuple:
+        html = article_html(f"خبر {n} " + "كلمة " * n)
+        return (job(n).entry, CONTEXT, NOW, html, HTML, False)
+
+    forgotten: list[int] = []
+    real_forget = ExtractionPool.forget_loop
+
+    def spy(self: ExtractionPool) -> None:
+        forgotten.append(self._handed_over)
+        real_forget(self)
+
+    monkeypatch.setattr(ExtractionPool, "forget_loop", spy)
+    pool = ExtractionPool(workers=2)
+    try:
+        # through stream_pages: a settle that fails stops the batch, and the pool forgets
+        sample_site.add_file("/n/1.html", article_html("خبر"), HTML)
+        url = f"{sample_site.base_url}/n/1.html"
+        jobs = [PageJob(FeedEntry(url=url, title="خبر"), url, CONTEXT)]
+        policy = FetchPolicy(allow_private=AllowList.parse(["127.0.0.1"]), retries=0)
+
+        def settle_fails(page: PageResult, outcome: object) -> None:
+            raise RuntimeError("the warehouse is locked")
+
+        with pytest.raises(RuntimeError, match="locked"):
+            stream_pages(jobs, policy, 1 << 20, pool, False, settle_fails)
+        assert len(forgotten) == 1
+
+        # a loop that ends with groups in the processes' hands and a short group waiting
+        count = 2 * stream.GROUP_PAGES + 3
+
+        async def stopped() -> None:
+            try:
+                waiting = [asyncio.ensure_future(pool.extract(page(n))) for n in range(count)]
+                await asyncio.sleep(0)
+                assert not any(task.done() for task in waiting)  # every page handed to the pool
+                raise RuntimeError("the batch stops")
+            finally:
+                pool.forget_loop()  # as stream_pages does
+
+        with pytest.raises(RuntimeError, match="stops"):
+            asyncio.run(stopped())
+        assert forgotten[-1] == 2 * stream.GROUP_PAGES  # single pages; 3 waited for a group
+
+        async def next_batch() -> list:
+            pages = (pool.extract(page(100 + n)) for n in range(2))
+            return await asyncio.wait_for(asyncio.gather(*pages), timeout=60)
+
+        outcomes = asyncio.run(next_batch())  # waited forever for the lost groups before
+    finally:
+        pool.close()
+    for n, (article, error) in enumerate(outcomes):
+        assert error is None and article is not None
+        assert article.body and article.body.count("كلمة") == 100 + n
+
+
+# An extraction process that dies ----------------------------------------------------------
 
 
 def test_a_dead_extraction_process_keeps_the_page_from_the_feed_and_the_pool_restarts() -> None:
