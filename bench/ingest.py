@@ -479,7 +479,7 @@ def cpu_budget(marsad: dict[str, Any], cores: int, page_cpu_s: float, share: flo
     (main process, extraction processes, the site), makes cores x busy / total articles a
     second, which is `share` of cores / page_cpu_s when total = busy x page_cpu_s / share."""
     n = max(1, marsad["articles"])
-    total = (marsad["main_cpu_s"] + marsad["workers_cpu_s"] + marsad.get("site_cpu_s", 0.0)) / n
+    total = (marsad["main_cpu_s"] + marsad["workers_cpu_s"] + marsad["site_cpu_s"]) / n
     busy = total * n / (cores * marsad["wall_s"])
     return {
         "cpu_per_article_s": total,
@@ -553,12 +553,11 @@ def print_report(args: argparse.Namespace, site: dict[str, Any], results: dict, 
             "extraction processes": marsad["workers_cpu_s"],
             "the site": marsad["site_cpu_s"],
         }
-        total = sum(parts.values())
         print(
             "CPU per article in the cold pass: "
             + ", ".join(f"{k} {1000 * v / n:.2f} ms" for k, v in parts.items())
-            + f"; {1000 * total / n:.2f} ms in all, the {site['cores']} cores busy "
-            f"{100 * total / (site['cores'] * marsad['wall_s']):.0f}% of the pass"
+            + f"; {1000 * figures['cpu_per_article_s']:.2f} ms in all, the {site['cores']} cores"
+            f" busy {100 * figures['cores_busy']:.0f}% of the pass"
         )
         print(
             "80% of the limit, with the cores as busy, allows "

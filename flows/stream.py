@@ -4,11 +4,10 @@
 
 Pages go to the extraction processes as they arrive, GROUP_PAGES at a time (fewer when a
 process may run out of work, see ExtractionPool), while other pages are still being fetched,
-and every CHUNK_ARTICLES settled
-articles are loaded by one loader thread while the rest goes on. At most `in_flight` pages are
-held between the start of their fetch and the end of their extraction, and at most
-MAX_QUEUED_CHUNKS chunks wait for the loader, so a batch's memory is bounded by those numbers,
-not by how many pages it has.
+and every CHUNK_ARTICLES settled articles are loaded by one loader thread while the rest goes
+on. At most `in_flight` pages are held between the start of their fetch and the end of their
+extraction, and at most MAX_QUEUED_CHUNKS chunks wait for the loader, so a batch's memory is
+bounded by those numbers, not by how many pages it has.
 
 Losing nothing: a chunk is loaded in one transaction with its pages' errors and retries. The
 feeds' state (validators, next poll) and the poll's own records go in the batch's last chunk,
@@ -198,10 +197,10 @@ def extraction_pool() -> Iterator[ExtractionPool]:
         pool.close()
 
 
-def limit_memory(con: T, threads: int | None = None, limit: str | None = None) -> T:
-    """A pass's own connection with DuckDB's memory capped at `limit` (PASS_MEMORY_LIMIT unless
-    given), and its threads at `threads`, when given."""
-    warehouse_db.limit_memory(con, limit or PASS_MEMORY_LIMIT, threads)
+def limit_memory(con: T, threads: int | None = None) -> T:
+    """A pass's own connection with DuckDB's memory capped at PASS_MEMORY_LIMIT (and its
+    threads at `threads`, when given)."""
+    warehouse_db.limit_memory(con, PASS_MEMORY_LIMIT, threads)
     return con
 
 
@@ -209,9 +208,8 @@ def refresh_search(con: duckdb.DuckDBPyConnection) -> search_refresh.IndexRefres
     """The search refresh after a pass (or a re-extraction): incremental, under
     SEARCH_REFRESH_MEMORY_LIMIT on SEARCH_REFRESH_THREADS threads, or the full rebuild that
     rebuild_due asks for, under the rebuild's own caps (warehouse.search_refresh)."""
-    full = search_refresh.rebuild_due(
-        limit_memory(con, SEARCH_REFRESH_THREADS, SEARCH_REFRESH_MEMORY_LIMIT)
-    )
+    warehouse_db.limit_memory(con, SEARCH_REFRESH_MEMORY_LIMIT, SEARCH_REFRESH_THREADS)
+    full = search_refresh.rebuild_due(con)
     if full:
         search_refresh.limit_rebuild(con)
     return search_refresh.refresh_search_index(con, full=full)
