@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import trafilatura
 
 from bench.extraction_pages import FETCHED_AT, arabic_pages
-from extractors import prune_prefilter
+from extractors import lean_sequence, prune_prefilter
 from extractors.article import FeedContext, decode_html
 from extractors.feeds import FeedEntry
 
@@ -54,9 +54,24 @@ def speed(corpora: Path, repeats: int = 3) -> None:
             (FeedEntry(url=p.url, **dated), p.html, p.timezone) for p in real
         ]
 
-    def unfiltered(run: Callable[..., object]) -> Callable[..., object]:
+    def unfiltered(run: Callable[..., object], lean: bool = False) -> Callable[..., object]:
+        """`run` with trafilatura's own prune expressions, and its own tree preparation
+        unless `lean`."""
+
         def timed(*args: object) -> object:
             with prune_prefilter.disabled():
+                if lean:
+                    return run(*args)
+                with lean_sequence.disabled():
+                    return run(*args)
+
+        return timed
+
+    def as_it_comes(run: Callable[..., object]) -> Callable[..., object]:
+        """`run` with trafilatura's own tree preparation (extractors.lean_sequence off)."""
+
+        def timed(*args: object) -> object:
+            with lean_sequence.disabled():
                 return run(*args)
 
         return timed
@@ -65,8 +80,11 @@ def speed(corpora: Path, repeats: int = 3) -> None:
         "marsad extract_one": lambda e, h, ctx: extract_one(e, ctx, FETCHED_AT, h, None, False),
         "trafilatura default": unfiltered(lambda e, h, ctx: trafilatura.extract(h)),
         "trafilatura fast": unfiltered(lambda e, h, ctx: trafilatura.extract(h, fast=True)),
-        # what extractors.prune_prefilter saves
+        # what extractors.prune_prefilter saves, and extractors.lean_sequence
         "marsad, no prefilter": unfiltered(
+            lambda e, h, ctx: extract_one(e, ctx, FETCHED_AT, h, None, False), lean=True
+        ),
+        "marsad, no lean seq.": as_it_comes(
             lambda e, h, ctx: extract_one(e, ctx, FETCHED_AT, h, None, False)
         ),
     }
@@ -87,5 +105,5 @@ def speed(corpora: Path, repeats: int = 3) -> None:
             f"{name:<26} {len(pages):>3} "
             + " ".join(f"{m:>17.1f} ms" for m in ms)
             + f"  x{ms[0] / ms[1]:.2f} of default, x{ms[0] / ms[2]:.2f} of fast,"
-            + f" x{ms[0] / ms[3]:.2f} of no prefilter"
+            + f" x{ms[0] / ms[3]:.2f} of no prefilter, x{ms[0] / ms[4]:.2f} of no lean sequence"
         )

@@ -9,6 +9,7 @@ content hash and near-duplicate fingerprint computed.
 from __future__ import annotations
 
 import contextlib
+import copy
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,17 +19,17 @@ from zoneinfo import ZoneInfo
 from lxml.etree import XPath
 from lxml.html import HtmlElement
 
+from extractors import lean_sequence, prune_prefilter
 from extractors.clean import clean_body, clean_title, html_to_text, normalize_display
 from extractors.dates import page_date_from_tree, resolve_published_at
 from extractors.dedupe import fingerprint
 from extractors.feeds import FeedEntry, detect_encoding
 from extractors.language import detect_language
-from extractors.prune_prefilter import ensure_installed
 from extractors.records import Article
 from extractors.urls import article_id, canonical_url
 
 if TYPE_CHECKING:
-    from trafilatura.settings import Document
+    from trafilatura.settings import Document, Extractor
 
 # trafilatura (with lxml's cleaner, justext, htmldate: about 45 MB) is imported by the functions
 # that use it, on first use: a pass's main process builds articles from feed text only and never
@@ -121,29 +122,34 @@ def extract_page(
     usable date or an author passes find_date_text or find_author False: that spares a second
     extraction, or the search for a byline in the body (~6 ms each on a real news page).
 
-    The page is parsed once; trafilatura, the metadata, the head links and the page date all
-    read that tree (trafilatura works on a copy)."""
+    The page is parsed once: the head links, the page date and the metadata read the tree,
+    then trafilatura extracts from it, in place when nothing reads it after (see
+    extractors.lean_sequence); a second extraction, rare, parses the page again."""
     import trafilatura
     from trafilatura.metadata import extract_catstags
 
-    ensure_installed()  # trafilatura skips prunes that cannot match (same output, less CPU)
+    # trafilatura skips prunes that cannot match and copies it would not read (same output)
+    prune_prefilter.ensure_installed()
+    lean_sequence.ensure_installed()
     tree = trafilatura.load_html(html)
     if tree is None:
         return PageContent(text=None)
-    doc = _extract_text(tree, url)
     canonical, head_tags = _head_links(tree, html)
     published = page_date_from_tree(tree, tz=tz)
-    date_text = None
-    if published is None and find_date_text and TRAFILATURA_OPTIONS.get("favor_precision"):
-        # favor_precision drops short lines such as "تم نشره الجمعة 24 نيسان / أبريل 2020 09:22
-        # مساءً"; a page without a date in its metadata is extracted once more without it (fast:
-        # only its date lines and lead are read).
-        options = {**TRAFILATURA_OPTIONS, "favor_precision": False, "fast": True}
-        fuller = trafilatura.bare_extraction(tree, url=url, **options)
-        date_text = fuller.text if fuller is not None and fuller.text else None
     meta = page_metadata(tree, url=url, find_author=find_author)
     # the head's keywords, else trafilatura's (its last resort: tag links in the page)
     tags = head_tags or tuple(t for t in (meta.tags or extract_catstags("tag", tree)) if t)
+    # favor_precision drops short lines such as "تم نشره الجمعة 24 نيسان / أبريل 2020 09:22
+    # مساءً"; a page without a date in its metadata is extracted once more without it (fast:
+    # only its date lines and lead are read).
+    find_date_text = (
+        published is None and find_date_text and bool(TRAFILATURA_OPTIONS.get("favor_precision"))
+    )
+    doc = _extract_text(tree, url, html, keep_tree=find_date_text)
+    date_text = None
+    if find_date_text:
+        fuller = bare_extraction(tree, url, favor_precision=False, fast=True)
+        date_text = fuller.text if fuller is not None and fuller.text else None
     return PageContent(
         text=(doc.text or None) if doc is not None else None,
         title=meta.title or None,
@@ -157,13 +163,21 @@ def extract_page(
     )
 
 
-def _extract_text(tree: HtmlElement, url: str) -> Document | None:
+def _extract_text(
+    tree: HtmlElement, url: str, html: str, *, keep_tree: bool = False
+) -> Document | None:
     """trafilatura's article text: fast first; the fallback extractors only for a short or
     structurally odd result, the only kind they changed in the measurement (see
-    FALLBACK_BELOW_CHARS)."""
+    FALLBACK_BELOW_CHARS). Unless `keep_tree`, the fast extraction may use `tree` itself
+    (lean_sequence.handed_over): it is then not read again, and a fallback parses `html`."""
     import trafilatura
 
-    doc = trafilatura.bare_extraction(tree, url=url, **TRAFILATURA_OPTIONS)
+    if keep_tree:
+        doc = bare_extraction(tree, url)
+        handed = False
+    else:
+        with lean_sequence.handed_over(tree) as handed:
+            doc = bare_extraction(tree, url)
     if not TRAFILATURA_OPTIONS.get("fast") or FALLBACK_BELOW_CHARS <= 0:
         return doc
     body = doc.body if doc is not None else None
@@ -174,8 +188,48 @@ def _extract_text(tree: HtmlElement, url: str) -> Document | None:
         or not body.xpath("boolean(.//p//text())")
         or body.xpath("count(.//table) > count(.//p)")
     ):
-        return trafilatura.bare_extraction(tree, url=url, **{**TRAFILATURA_OPTIONS, "fast": False})
+        fresh = trafilatura.load_html(html) if handed else tree
+        return bare_extraction(fresh, url, fast=False) if fresh is not None else doc
     return doc
+
+
+# bare_extraction's keyword arguments -> the names of trafilatura's Extractor (its options).
+_EXTRACTOR_ARGUMENTS = {
+    "include_comments": "comments", "include_tables": "tables", "include_images": "images",
+    "include_links": "links", "include_formatting": "formatting", "favor_precision": "precision",
+    "favor_recall": "recall", "deduplicate": "dedup", "fast": "fast",
+    "with_metadata": "with_metadata", "target_language": "lang",
+}  # fmt: skip
+_extractors: dict[tuple, Extractor] = {}  # options as sorted items -> their Extractor
+
+
+def extractor_options(url: str | None, **overrides: object) -> Extractor:
+    """trafilatura's options object for TRAFILATURA_OPTIONS with `overrides`, for one page.
+    bare_extraction builds one from its keyword arguments on every call, reading eight settings
+    from its ConfigParser (~2% of a page's extraction); this builds one per set of options and
+    copies it, with the page's URL, as bare_extraction would have set it."""
+    from trafilatura.settings import Extractor
+
+    chosen = {**TRAFILATURA_OPTIONS, **overrides}
+    key = tuple(sorted(chosen.items()))
+    template = _extractors.get(key)
+    if template is None:
+        unknown = sorted(set(chosen) - set(_EXTRACTOR_ARGUMENTS))
+        if unknown:
+            raise ValueError(f"trafilatura options without an Extractor name here: {unknown}")
+        arguments = {_EXTRACTOR_ARGUMENTS[k]: v for k, v in chosen.items()}
+        template = _extractors[key] = Extractor(output_format="python", **arguments)
+    options = copy.copy(template)
+    options.url = url
+    options.source = url and url.encode("utf-8", "replace").decode("utf-8")
+    return options
+
+
+def bare_extraction(tree: HtmlElement, url: str | None, **overrides: object) -> Document | None:
+    """trafilatura.bare_extraction of `tree` with TRAFILATURA_OPTIONS and `overrides`."""
+    import trafilatura
+
+    return trafilatura.bare_extraction(tree, url=url, options=extractor_options(url, **overrides))
 
 
 def page_metadata(

@@ -176,7 +176,7 @@ def test_fast_text_unless_short_then_the_full_cascade(name: str) -> None:
     options = article.TRAFILATURA_OPTIONS
     fast = trafilatura.bare_extraction(html, url=url, **options)
     full = trafilatura.bare_extraction(html, url=url, **{**options, "fast": False})
-    chosen = article._extract_text(tree, url)
+    chosen = article._extract_text(tree, url, html)
     assert options["fast"] and chosen is not None and fast is not None
     short = len(fast.text) < article.FALLBACK_BELOW_CHARS
     assert chosen.text == (full.text if short else fast.text)
@@ -192,7 +192,7 @@ def test_a_short_fast_text_is_redone_with_the_fallback_extractors() -> None:
     url = "https://example.org/short"
     options = article.TRAFILATURA_OPTIONS
     full = trafilatura.bare_extraction(html, url=url, **{**options, "fast": False})
-    chosen = article._extract_text(trafilatura.load_html(html), url)
+    chosen = article._extract_text(trafilatura.load_html(html), url, html)
     assert (chosen.text if chosen else None) == (full.text if full else None)
 
 
