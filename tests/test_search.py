@@ -230,19 +230,22 @@ ODD_TEXTS = {
 }
 
 
-@pytest.mark.parametrize("tail_slice", [1_000, 3, 1])
+@pytest.mark.parametrize(
+    ("tail_slice", "connections"), [(1_000, 1), (3, 1), (1, 1), (3, 2), (1, 3)]
+)
 def test_the_tail_holds_the_terms_the_index_holds(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tail_slice: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tail_slice: int, connections: int
 ) -> None:
     """An incremental refresh keys and stems each distinct word once; the tail it leaves must
     hold, for every article, the terms and counts the fts index holds after a rebuild, however
-    many slices the refresh cuts the new articles into."""
+    many slices the refresh cuts the new articles into, and however many connections index
+    them side by side."""
     monkeypatch.setattr(search_refresh, "TAIL_SLICE", tail_slice)
     con = connect(tmp_path / "terms.duckdb")
     texts = {**{k: (t, b) for k, (_, t, b) in ARTICLES.items()}, **ODD_TEXTS}
     for article_id, (title, body) in texts.items():
         add_article(con, article_id, "X", title, body)
-    assert refresh_search_index(con).articles == len(texts)
+    assert refresh_search_index(con, connections=connections).articles == len(texts)
     rows = con.execute("SELECT article_id, term, tf FROM search_tail_terms").fetchall()
     tail = set(rows)
     assert len(rows) == len(tail)  # no slice stored another's rows again

@@ -411,8 +411,9 @@ def test_a_pass_refreshes_search_under_its_own_cap_and_one_that_changed_nothing_
     prefect_server: str, sample_site: FixtureSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The refresh of a pass that loaded something runs under its own memory cap
-    (SEARCH_REFRESH_MEMORY_LIMIT, below the loads') on SEARCH_REFRESH_THREADS threads; a pass
-    that changed nothing has no refresh and, run in the foreground, no heartbeats."""
+    (SEARCH_REFRESH_MEMORY_LIMIT, below the loads') on SEARCH_REFRESH_THREADS threads, its slices
+    on SEARCH_REFRESH_CONNECTIONS connections; a pass that changed nothing has no refresh and,
+    run in the foreground, no heartbeats."""
     from prefect.settings import get_current_settings
 
     import warehouse.search_refresh
@@ -421,11 +422,12 @@ def test_a_pass_refreshes_search_under_its_own_cap_and_one_that_changed_nothing_
     caps: list[tuple] = []
     real_refresh = warehouse.search_refresh.refresh_search_index
 
-    def spy(con: duckdb.DuckDBPyConnection, **kwargs: bool) -> object:
-        caps.append(duckdb_caps(con))
+    def spy(con: duckdb.DuckDBPyConnection, **kwargs: int) -> object:
+        caps.append((*duckdb_caps(con), kwargs.get("connections")))
         return real_refresh(con, **kwargs)
 
     monkeypatch.setattr(warehouse.search_refresh, "refresh_search_index", spy)
+    monkeypatch.setattr(stream, "SEARCH_REFRESH_CONNECTIONS", 3)  # slices on 3 connections
     monkeypatch.setattr(stream, "SEARCH_REFRESH_MEMORY_LIMIT", "48MB")  # no default anywhere
     threads = duckdb_threads() + 1  # not DuckDB's own count on this machine
     monkeypatch.setattr(stream, "SEARCH_REFRESH_THREADS", threads)
@@ -442,7 +444,7 @@ def test_a_pass_refreshes_search_under_its_own_cap_and_one_that_changed_nothing_
     assert first["articles_new"] == 2 and again["articles_new"] == 0
     assert task_names(first["flow_run_id"]) == ["ingest-batch", "refresh-search-and-publish"]
     assert task_names(again["flow_run_id"]) == ["ingest-batch"]
-    assert caps == [(duckdb_setting("memory_limit", "48MB"), threads)]
+    assert caps == [(duckdb_setting("memory_limit", "48MB"), threads, 3)]
     indexed = (
         "SELECT article_id FROM search_index_articles "
         "UNION SELECT article_id FROM search_tail_articles"

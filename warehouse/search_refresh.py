@@ -23,9 +23,11 @@ import functools
 import re
 import time
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import duckdb
+import pyarrow as pa
 
 from extractors.clean import normalize_key
 from warehouse.db import limit_memory, transaction
@@ -129,7 +131,7 @@ def _tokenize_sql(column: str) -> str:
 
 
 def refresh_search_index(
-    con: duckdb.DuckDBPyConnection, *, full: bool | None = None
+    con: duckdb.DuckDBPyConnection, *, full: bool | None = None, connections: int = 1
 ) -> IndexRefresh:
     """Bring full-text search up to date. A rebuild is one transaction (readers keep the old
     index until it commits); an incremental refresh commits a slice of TAIL_SLICE articles at a
@@ -151,6 +153,11 @@ def refresh_search_index(
     articles the next one waits until more than n others have come or changed, so the rebuilds
     grow at least twofold and all of them together cover about twice the final number of
     articles.
+
+    An incremental refresh indexes its slices on up to `connections` connections side by side
+    (cursors of `con`, each on a thread of its own): DuckDB runs one slice's statements mostly
+    on one thread whatever its `threads`, so a pass's refresh, run while nothing else does, kept
+    a second core idle (see _index_tail).
     Raises ExtensionUnavailable when the fts extension cannot be loaded."""
     load_extension(con, "fts")
     started = time.perf_counter()
@@ -160,7 +167,7 @@ def refresh_search_index(
             with transaction(con):
                 articles = _rebuild(con)
         else:
-            articles = _index_tail(con)
+            articles = _index_tail(con, connections)
     finally:
         for table in (INDEX_INPUT, *_SCRATCH):
             con.execute(f"DROP TABLE IF EXISTS temp.{table}")
@@ -213,11 +220,17 @@ def _rebuild(con: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row else 0
 
 
-def _index_tail(con: duckdb.DuckDBPyConnection) -> int:
+def _index_tail(con: duckdb.DuckDBPyConnection, connections: int = 1) -> int:
     """Fill the tail tables for the articles no layer holds, TAIL_SLICE documents to a
     transaction: a transaction keeps what it wrote in memory until it commits (one for 5,000
     articles took a pass's process from 380 to 610 MB). Their texts are read by rowid: a join
-    on article_id (hashes, spread over the table) would read every body."""
+    on article_id (hashes, spread over the table) would read every body.
+
+    With `connections` > 1 (and a connection of this process's own, not one through `marsad
+    serve-sql`), the slices are shared among that many cursors of `con` on threads of their
+    own, each slice still one transaction: their writes are appends and deletes of other rows,
+    which DuckDB's concurrent transactions allow. Each cursor gets its slices' documents as a
+    temporary INDEX_INPUT of its own (temporary tables belong to one connection)."""
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {INDEX_INPUT} AS
@@ -227,10 +240,53 @@ def _index_tail(con: duckdb.DuckDBPyConnection) -> int:
     )
     row = con.execute(f"SELECT count(*) FROM {INDEX_INPUT}").fetchone()
     total = int(row[0]) if row else 0
-    for first in range(1, total + 1, TAIL_SLICE):
-        with transaction(con):
-            _index_slice(con, f"doc BETWEEN {first} AND {first + TAIL_SLICE - 1}")
+    firsts = list(range(1, total + 1, TAIL_SLICE))
+    connections = min(connections, len(firsts))
+    if connections <= 1 or not isinstance(con, duckdb.DuckDBPyConnection):
+        for first in firsts:
+            with transaction(con):
+                _index_slice(con, f"doc BETWEEN {first} AND {first + TAIL_SLICE - 1}")
+        return total
+    documents = con.execute(f"SELECT * FROM {INDEX_INPUT} ORDER BY doc").to_arrow_table()
+    catalog, schema = con.execute("SELECT current_database(), current_schema()").fetchone()  # type: ignore[misc]
+    # Made here, not on the threads: a connection object is not for concurrent use.
+    cursors = [con.cursor() for _ in range(connections)]
+    try:
+        for cursor in cursors:  # a cursor starts in the database's default catalog
+            cursor.execute(f"USE {_identifier(catalog)}.{_identifier(schema)}")
+        with ThreadPoolExecutor(connections, thread_name_prefix="marsad-search") as threads:
+            done = [
+                threads.submit(_index_slices, cursor, documents, firsts[k::connections])
+                for k, cursor in enumerate(cursors)
+            ]
+        for future in done:  # all have ended (the pool's exit waits); the first error is raised
+            future.result()
+    finally:
+        for cursor in cursors:
+            cursor.close()
     return total
+
+
+def _index_slices(
+    cursor: duckdb.DuckDBPyConnection, documents: pa.Table, firsts: list[int]
+) -> None:
+    """On `cursor`, a connection of its own: the slices of `documents` (INDEX_INPUT's rows)
+    that start at `firsts`, each in one transaction, as INDEX_INPUT of that connection."""
+    for first in firsts:
+        part = documents.slice(first - 1, TAIL_SLICE)
+        cursor.register("search_documents_part", part)
+        try:
+            cursor.execute(
+                f"CREATE OR REPLACE TEMP TABLE {INDEX_INPUT} AS SELECT * FROM search_documents_part"
+            )
+        finally:
+            cursor.unregister("search_documents_part")
+        with transaction(cursor):
+            _index_slice(cursor, "TRUE")
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _index_slice(con: duckdb.DuckDBPyConnection, docs: str) -> None:
