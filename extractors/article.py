@@ -208,9 +208,12 @@ def extractor_options(url: str | None, **overrides: object) -> Extractor:
     bare_extraction builds one from its keyword arguments on every call, reading eight settings
     from its ConfigParser (~2% of a page's extraction); this builds one per set of options and
     copies it, with the page's URL, as bare_extraction would have set it."""
+    return _extractor(url, {**TRAFILATURA_OPTIONS, **overrides})
+
+
+def _extractor(url: str | None, chosen: dict[str, object]) -> Extractor:
     from trafilatura.settings import Extractor
 
-    chosen = {**TRAFILATURA_OPTIONS, **overrides}
     key = tuple(sorted(chosen.items()))
     template = _extractors.get(key)
     if template is None:
@@ -226,10 +229,17 @@ def extractor_options(url: str | None, **overrides: object) -> Extractor:
 
 
 def bare_extraction(tree: HtmlElement, url: str | None, **overrides: object) -> Document | None:
-    """trafilatura.bare_extraction of `tree` with TRAFILATURA_OPTIONS and `overrides`."""
+    """trafilatura.bare_extraction of `tree` with TRAFILATURA_OPTIONS and `overrides`. An option
+    that is not one of the Extractor's (prune_xpath, which bench/extraction.py measures) goes
+    to trafilatura as a keyword argument, and the options are then built as trafilatura does."""
     import trafilatura
 
-    return trafilatura.bare_extraction(tree, url=url, options=extractor_options(url, **overrides))
+    chosen = {**TRAFILATURA_OPTIONS, **overrides}
+    others = {k: v for k, v in chosen.items() if k not in _EXTRACTOR_ARGUMENTS and v is not None}
+    if others:
+        return trafilatura.bare_extraction(tree, url=url, **chosen)
+    options = {k: v for k, v in chosen.items() if k in _EXTRACTOR_ARGUMENTS}
+    return trafilatura.bare_extraction(tree, url=url, options=_extractor(url, options))
 
 
 def page_metadata(

@@ -8,6 +8,7 @@ state, so a pass killed at any point loses nothing: the next pass refetches what
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections import Counter
@@ -129,7 +130,8 @@ def run_pass(config: Config, db: Path, feeds: Sequence[str] | None, due_only: bo
     flow_run = get_run_context().flow_run  # type: ignore[union-attr]
     # The extraction processes start first: their imports (~1 s of CPU each) overlap with
     # reading the warehouse and polling the feeds instead of delaying the first pages.
-    with stream.extraction_pool() as pool:
+    with contextlib.ExitStack() as pool_open:
+        pool = pool_open.enter_context(stream.extraction_pool())
         with opened(db, lock_timeout_s=lock_timeout) as con:
             sync_feeds(con, [_definition(f) for f in config.feeds])
             states = {s.name: s for s in feed_states(con)}
@@ -142,6 +144,7 @@ def run_pass(config: Config, db: Path, feeds: Sequence[str] | None, due_only: bo
             for start in range(0, len(targets), FEEDS_PER_BATCH):
                 batch = targets[start : start + FEEDS_PER_BATCH]
                 summary.feeds += ingest_batch(config, db, run_id, batch, policy, pool)
+            pool_open.close()  # the processes end here, where an error still fails the run
         except BaseException:
             try:
                 with opened(db, lock_timeout_s=min(5.0, lock_timeout)) as con:

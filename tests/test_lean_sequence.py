@@ -128,3 +128,26 @@ def test_options_are_those_bare_extraction_builds_from_its_arguments(
             assert getattr(ours, name) == getattr(seen[0], name), (overrides, name)
     with pytest.raises(ValueError, match="prune_xpath"):
         extractor_options(URL, prune_xpath="//div")
+
+
+def test_an_option_that_is_not_the_extractors_goes_to_trafilatura_as_an_argument(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """prune_xpath (a knob bench/extraction.py measures) is an argument of bare_extraction, not
+    an Extractor option: set, the extraction prunes with it as trafilatura does; None, it is no
+    option at all."""
+    from extractors import article
+
+    box = "<p>" + " ".join(["فقرة في صندوق جانبي عن أخبار أخرى لا علاقة لها بالخبر."] * 6) + "</p>"
+    story = "<p>" + " ".join(["نص الخبر الرئيسي عن الاجتماع الوزاري في بغداد اليوم."] * 8) + "</p>"
+    html = f"<html><body><article>{story}<div class='box'>{box}</div></article></body></html>"
+    plain = article.bare_extraction(load_html(html), URL)
+    assert plain is not None and "صندوق" in plain.text
+    monkeypatch.setitem(TRAFILATURA_OPTIONS, "prune_xpath", ["//div[@class='box']"])
+    pruned = article.bare_extraction(load_html(html), URL)
+    expected = trafilatura.bare_extraction(load_html(html), url=URL, **TRAFILATURA_OPTIONS)
+    assert pruned is not None and expected is not None
+    assert pruned.text == expected.text and "صندوق" not in pruned.text
+    monkeypatch.setitem(TRAFILATURA_OPTIONS, "prune_xpath", None)
+    unset = article.bare_extraction(load_html(html), URL)
+    assert unset is not None and unset.text == plain.text

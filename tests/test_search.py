@@ -246,6 +246,9 @@ def test_the_tail_holds_the_terms_the_index_holds(
     for article_id, (title, body) in texts.items():
         add_article(con, article_id, "X", title, body)
     assert refresh_search_index(con, connections=connections).articles == len(texts)
+    if connections > 1:  # again over a full tail: each slice deletes its articles' rows first
+        con.execute("UPDATE articles SET updated_at = updated_at + INTERVAL 1 HOUR")
+        assert refresh_search_index(con, connections=connections).articles == len(texts)
     rows = con.execute("SELECT article_id, term, tf FROM search_tail_terms").fetchall()
     tail = set(rows)
     assert len(rows) == len(tail)  # no slice stored another's rows again
@@ -364,3 +367,41 @@ def test_marsad_search_reports_the_fallback_as_a_warning(
     captured = capsys.readouterr()
     assert captured.err.startswith("marsad: warning: full-text search is unavailable")
     assert "results)" in captured.out
+
+
+def test_a_slice_that_fails_on_one_connection_stops_the_others_and_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Slices indexed side by side: one fails, the refresh raises, the other connection starts
+    no new slice, every slice committed is whole (its articles' terms all there), and the next
+    refresh indexes the rest."""
+    monkeypatch.setattr(search_refresh, "TAIL_SLICE", 1)
+    con = connect(tmp_path / "fail.duckdb")
+    texts = {**{k: (t, b) for k, (_, t, b) in ARTICLES.items()}, **ODD_TEXTS}
+    for article_id, (title, body) in texts.items():
+        add_article(con, article_id, "X", title, body)
+    real = search_refresh._index_slice
+    slices: list[str] = []
+
+    def failing(cursor: duckdb.DuckDBPyConnection, docs: str) -> None:
+        (article_id,) = cursor.execute(
+            f"SELECT article_id FROM {search_refresh.INDEX_INPUT} WHERE {docs}"
+        ).fetchone()
+        slices.append(article_id)
+        if len(slices) == 2:
+            raise duckdb.IOException("disk full")
+        real(cursor, docs)
+
+    monkeypatch.setattr(search_refresh, "_index_slice", failing)
+    with pytest.raises(duckdb.IOException, match="disk full"):
+        refresh_search_index(con, connections=2)
+    held = dict(con.execute("SELECT article_id, terms FROM search_tail_articles").fetchall())
+    assert len(slices) < len(texts) and set(held) == set(slices[:1] + slices[2:])
+    sums = dict(
+        con.execute("SELECT article_id, sum(tf) FROM search_tail_terms GROUP BY ALL").fetchall()
+    )
+    assert {k: v for k, v in held.items() if v} == sums  # whole slices only
+    monkeypatch.setattr(search_refresh, "_index_slice", real)
+    assert refresh_search_index(con, connections=2).articles == len(texts) - len(held)
+    assert con.execute("SELECT count(*) FROM search_tail_articles").fetchone() == (len(texts),)
+    con.close()

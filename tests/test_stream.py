@@ -427,7 +427,7 @@ def test_a_pass_refreshes_search_under_its_own_cap_and_one_that_changed_nothing_
         return real_refresh(con, **kwargs)
 
     monkeypatch.setattr(warehouse.search_refresh, "refresh_search_index", spy)
-    monkeypatch.setattr(stream, "SEARCH_REFRESH_CONNECTIONS", 3)  # slices on 3 connections
+    monkeypatch.setattr(stream, "SEARCH_REFRESH_CONNECTIONS", 3)  # handed to the refresh
     monkeypatch.setattr(stream, "SEARCH_REFRESH_MEMORY_LIMIT", "48MB")  # no default anywhere
     threads = duckdb_threads() + 1  # not DuckDB's own count on this machine
     monkeypatch.setattr(stream, "SEARCH_REFRESH_THREADS", threads)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 import time
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
@@ -251,38 +252,49 @@ def _index_tail(con: duckdb.DuckDBPyConnection, connections: int = 1) -> int:
     catalog, schema = con.execute("SELECT current_database(), current_schema()").fetchone()  # type: ignore[misc]
     # Made here, not on the threads: a connection object is not for concurrent use.
     cursors = [con.cursor() for _ in range(connections)]
+    stop = threading.Event()  # set on the first failure, or when this thread is interrupted
+    threads = ThreadPoolExecutor(connections, thread_name_prefix="marsad-search")
     try:
         for cursor in cursors:  # a cursor starts in the database's default catalog
             cursor.execute(f"USE {_identifier(catalog)}.{_identifier(schema)}")
-        with ThreadPoolExecutor(connections, thread_name_prefix="marsad-search") as threads:
-            done = [
-                threads.submit(_index_slices, cursor, documents, firsts[k::connections])
-                for k, cursor in enumerate(cursors)
-            ]
-        for future in done:  # all have ended (the pool's exit waits); the first error is raised
+        done = [
+            threads.submit(_index_slices, cursor, documents, firsts[k::connections], stop)
+            for k, cursor in enumerate(cursors)
+        ]
+        for future in done:  # the first error is raised; the others stop at their next slice
             future.result()
     finally:
+        stop.set()
+        threads.shutdown(wait=True)  # a slice under way commits or rolls back first
         for cursor in cursors:
             cursor.close()
     return total
 
 
 def _index_slices(
-    cursor: duckdb.DuckDBPyConnection, documents: pa.Table, firsts: list[int]
+    cursor: duckdb.DuckDBPyConnection, documents: pa.Table, firsts: list[int], stop: threading.Event
 ) -> None:
     """On `cursor`, a connection of its own: the slices of `documents` (INDEX_INPUT's rows)
-    that start at `firsts`, each in one transaction, as INDEX_INPUT of that connection."""
-    for first in firsts:
-        part = documents.slice(first - 1, TAIL_SLICE)
-        cursor.register("search_documents_part", part)
-        try:
-            cursor.execute(
-                f"CREATE OR REPLACE TEMP TABLE {INDEX_INPUT} AS SELECT * FROM search_documents_part"
-            )
-        finally:
-            cursor.unregister("search_documents_part")
-        with transaction(cursor):
-            _index_slice(cursor, "TRUE")
+    that start at `firsts`, each in one transaction, as INDEX_INPUT of that connection; none
+    more once `stop` is set, which a failure here sets for the other connections."""
+    try:
+        for first in firsts:
+            if stop.is_set():
+                return
+            part = documents.slice(first - 1, TAIL_SLICE)
+            cursor.register("search_documents_part", part)
+            try:
+                cursor.execute(
+                    f"CREATE OR REPLACE TEMP TABLE {INDEX_INPUT} AS "
+                    "SELECT * FROM search_documents_part"
+                )
+            finally:
+                cursor.unregister("search_documents_part")
+            with transaction(cursor):
+                _index_slice(cursor, "TRUE")
+    except BaseException:
+        stop.set()
+        raise
 
 
 def _identifier(name: str) -> str:
