@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -62,11 +63,12 @@ PASS_MEMORY_LIMIT = "256MB"
 # until the pass's cap is reached, and one thread (less CPU and memory, no slower); a full
 # rebuild, which cannot spill all it holds, gets warehouse.search_refresh's REBUILD_ settings
 # (bench/README.md, issue 8's fifth session).
-SEARCH_REFRESH_MEMORY_LIMIT = "64MB"
+SEARCH_REFRESH_MEMORY_LIMIT = "64MB"  # for each of its connections (the cap is DuckDB's, shared)
 SEARCH_REFRESH_THREADS = 1
 # ...but its slices go on two connections side by side (warehouse.search_refresh._index_tail):
 # nothing else runs then, and one slice's statements keep about one core busy whatever DuckDB's
-# threads. 5,000 new articles: 1.4-1.8 s against 2.6-3.0 s, for about the same CPU.
+# threads. 5,000 new articles: 1.4-1.8 s against 2.6-3.0 s, for about the same CPU. Two slices
+# at once need twice the memory: under 64 MB for both, a 20,000-article refresh ran out of it.
 SEARCH_REFRESH_CONNECTIONS = min(2, os.cpu_count() or 1)
 # DuckDB threads of a chunk's load (its commit and the checkpoint when it closes). A chunk is a
 # few hundred rows: DuckDB's default of a thread per core won nothing there, and its threads ran
@@ -209,17 +211,24 @@ def limit_memory(con: T, threads: int | None = None) -> T:
 
 
 def refresh_search(con: duckdb.DuckDBPyConnection) -> search_refresh.IndexRefresh:
-    """The search refresh after a pass (or a re-extraction): incremental, under
-    SEARCH_REFRESH_MEMORY_LIMIT on SEARCH_REFRESH_THREADS threads (and its slices on
-    SEARCH_REFRESH_CONNECTIONS connections), or the full rebuild that
-    rebuild_due asks for, under the rebuild's own caps (warehouse.search_refresh)."""
-    warehouse_db.limit_memory(con, SEARCH_REFRESH_MEMORY_LIMIT, SEARCH_REFRESH_THREADS)
+    """The search refresh after a pass (or a re-extraction): incremental, its slices on
+    SEARCH_REFRESH_CONNECTIONS connections under SEARCH_REFRESH_MEMORY_LIMIT each, on
+    SEARCH_REFRESH_THREADS threads, or the full rebuild that rebuild_due asks for, under the
+    rebuild's own caps (warehouse.search_refresh)."""
+    cap = times(SEARCH_REFRESH_MEMORY_LIMIT, SEARCH_REFRESH_CONNECTIONS)
+    warehouse_db.limit_memory(con, cap, SEARCH_REFRESH_THREADS)
     full = search_refresh.rebuild_due(con)
     if full:
         search_refresh.limit_rebuild(con)
     return search_refresh.refresh_search_index(
         con, full=full, connections=SEARCH_REFRESH_CONNECTIONS
     )
+
+
+def times(limit: str, n: int) -> str:
+    """A DuckDB memory limit such as "64MB" times n ("128MB"); one it cannot read, as it is."""
+    amount = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B)\s*", limit, re.IGNORECASE)
+    return f"{float(amount[1]) * n:g}{amount[2]}" if amount else limit
 
 
 def pass_caps(con: T) -> T:

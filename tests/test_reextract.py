@@ -378,7 +378,11 @@ def test_the_command_prints_a_summary(
     monkeypatch.setattr(flows.stream, "PASS_MEMORY_LIMIT", "220MB")
     assert run_cli(["reextract", "--config", str(config.path), "--db", str(db)]) == 0
     assert seen == [
-        (duckdb_setting("memory_limit", "48MB"), threads),  # the refresh
+        # the refresh: 48 MB for each of its connections
+        (
+            duckdb_setting("memory_limit", f"{48 * flows.stream.SEARCH_REFRESH_CONNECTIONS}MB"),
+            threads,
+        ),
         (duckdb_setting("memory_limit", "220MB"), duckdb_threads()),  # the published copy
     ]
     assert published.exists()

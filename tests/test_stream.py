@@ -393,6 +393,15 @@ def test_a_chunk_loads_with_the_load_threads(
     assert seen == [3]
 
 
+@pytest.mark.parametrize(
+    ("limit", "n", "scaled"),
+    [("64MB", 2, "128MB"), ("48MB", 3, "144MB"), ("1.5GB", 2, "3GB"), ("64MiB", 1, "64MiB"),
+     ("unlimited", 2, "unlimited")],
+)  # fmt: skip
+def test_a_memory_limit_times_the_connections(limit: str, n: int, scaled: str) -> None:
+    assert stream.times(limit, n) == scaled
+
+
 def task_names(flow_run_id: str) -> list[str]:
     from uuid import UUID
 
@@ -444,7 +453,7 @@ def test_a_pass_refreshes_search_under_its_own_cap_and_one_that_changed_nothing_
     assert first["articles_new"] == 2 and again["articles_new"] == 0
     assert task_names(first["flow_run_id"]) == ["ingest-batch", "refresh-search-and-publish"]
     assert task_names(again["flow_run_id"]) == ["ingest-batch"]
-    assert caps == [(duckdb_setting("memory_limit", "48MB"), threads, 3)]
+    assert caps == [(duckdb_setting("memory_limit", "144MB"), threads, 3)]  # 48 MB each
     indexed = (
         "SELECT article_id FROM search_index_articles "
         "UNION SELECT article_id FROM search_tail_articles"
