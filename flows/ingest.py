@@ -128,8 +128,7 @@ def run_pass(config: Config, db: Path, feeds: Sequence[str] | None, due_only: bo
     run_id = uuid.uuid4().hex[:16]
     started = datetime.now(UTC)
     flow_run = get_run_context().flow_run  # type: ignore[union-attr]
-    # The extraction processes start first: their imports (~1 s of CPU each) overlap with
-    # reading the warehouse and polling the feeds instead of delaying the first pages.
+    # The extraction processes start with the first feed to parse (see ExtractionPool).
     with contextlib.ExitStack() as pool_open:
         pool = pool_open.enter_context(stream.extraction_pool())
         with opened(db, lock_timeout_s=lock_timeout) as con:
@@ -210,7 +209,7 @@ def ingest_batch(
     """Poll, fetch, extract and load one batch of feeds; returns only the feeds' summaries."""
     now = datetime.now(UTC)
     batch = LoadBatch(run_id=run_id, keep_raw_html=config.warehouse.keep_raw_html)
-    polls = poll_feeds(targets, policy, config.fetch.max_feed_bytes, pool.executor)
+    polls = poll_feeds(targets, policy, config.fetch.max_feed_bytes, pool.on_first_use)
     summaries, candidates = record_polls(polls, batch, now)
     with opened(db, lock_timeout_s=config.warehouse.lock_timeout_s) as con:
         limit_memory(con)

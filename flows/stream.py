@@ -24,7 +24,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -81,8 +81,9 @@ Settle = Callable[[PageResult, Outcome | None], None]
 
 
 class ExtractionPool:
-    """Processes for extraction (CPU-bound), one per core, started at once so that their imports
-    overlap with polling; none on a single-core machine (pages are then extracted in-process).
+    """Processes for extraction (CPU-bound), one per core, started on first use (the first feed
+    to parse or page to extract), so that a pass whose feeds all answer 304 starts none and
+    waits for no imports; none on a single-core machine (pages are then extracted in-process).
     A process that dies (a page that crashes lxml, the kernel's OOM killer) breaks the pool: it
     is started again and the page is kept with the feed's text, recorded as an error."""
 
@@ -92,8 +93,6 @@ class ExtractionPool:
         self._group: list[tuple[tuple, asyncio.Future[Outcome]]] = []  # pages not handed over yet
         self._send_later: asyncio.TimerHandle | None = None
         self._handed_over = 0  # pages in the processes' hands, not settled yet
-        if self.workers >= 2:
-            self._start()
 
     def _start(self) -> None:
         # spawn: fork is unsafe beside Prefect's threads
@@ -102,13 +101,26 @@ class ExtractionPool:
             self._pool.submit(warm_up)
 
     @property
+    def started(self) -> bool:
+        return self._pool is not None
+
+    @property
     def executor(self) -> ProcessPoolExecutor | None:
+        """The processes, started now if they were not; None on a single-core machine."""
+        if self._pool is None and self.workers >= 2:
+            self._start()
         return self._pool
+
+    @property
+    def on_first_use(self) -> Executor | None:
+        """An executor that starts the processes when it is first given work (None on a
+        single-core machine): for feed parsing, which a pass of unchanged feeds never needs."""
+        return _StartedOnFirstUse(self) if self.workers >= 2 else None
 
     async def extract(self, args: tuple) -> Outcome:
         """The page's outcome from an extraction process, handed over in a group of up to
         GROUP_PAGES (in-process when there is no pool)."""
-        if self._pool is None:
+        if self.executor is None:
             return extract_one(*args)
         loop = asyncio.get_running_loop()
         outcome: asyncio.Future[Outcome] = loop.create_future()
@@ -186,6 +198,16 @@ class ExtractionPool:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+class _StartedOnFirstUse(Executor):
+    def __init__(self, pool: ExtractionPool) -> None:
+        self._pool = pool
+
+    def submit(self, fn: Callable, /, *args: object, **kwargs: object) -> Future:  # type: ignore[override]
+        executor = self._pool.executor
+        assert executor is not None  # made only for a pool of two processes or more
+        return executor.submit(fn, *args, **kwargs)
 
 
 def _feed_article(args: tuple) -> Article | None:

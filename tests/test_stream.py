@@ -316,6 +316,18 @@ def test_a_pass_stopped_between_chunks_keeps_them_and_the_next_fetches_only_the_
         con.close()
 
 
+def _state_after(target: object, update: object) -> object:
+    """The feed's state as the warehouse would keep it after `update`: its validators."""
+    from warehouse.feeds import FeedState
+
+    return FeedState(
+        name=target.name, url=target.url, source=None, etag=update.etag,  # type: ignore[attr-defined]
+        last_modified=update.last_modified, body_hash=update.body_hash,  # type: ignore[attr-defined]
+        last_polled_at=None, last_status=200, last_error=None, consecutive_failures=0,
+        next_poll_at=None, enabled=True, articles_total=0,
+    )  # fmt: skip
+
+
 def test_feeds_parsed_on_the_extraction_processes_give_the_same_polls(
     sample_site: FixtureSite,
 ) -> None:
@@ -330,13 +342,29 @@ def test_feeds_parsed_on_the_extraction_processes_give_the_same_polls(
     here = poll_feeds(targets, POLICY, 1_000_000)
     pool = ExtractionPool(workers=2)
     try:
-        there = poll_feeds(targets, POLICY, 1_000_000, pool.executor)
+        assert not pool.started  # processes start on first use
+        there = poll_feeds(targets, POLICY, 1_000_000, pool.on_first_use)
+        assert pool.started
     finally:
         pool.close()
     assert [p.outcome for p in there] == ["ok"] * len(targets)
     assert [p.entries for p in there] == [p.entries for p in here]
     assert all(p.entries for p in there)
     assert [p.update.body_hash for p in there] == [p.update.body_hash for p in here]  # type: ignore[union-attr]
+
+    # Polled again with their validators, every feed answers 304: nothing to parse, and the
+    # extraction processes are not started for nothing.
+    again = [
+        FeedTarget(t.name, t.url, t.context, _state_after(t, p.update))
+        for t, p in zip(targets, there, strict=True)
+    ]
+    idle = ExtractionPool(workers=2)
+    try:
+        polls = poll_feeds(again, POLICY, 1_000_000, idle.on_first_use)
+        assert [p.outcome for p in polls] == ["not_modified"] * len(targets)
+        assert not idle.started
+    finally:
+        idle.close()
 
 
 def test_a_pass_connection_caps_duckdb_memory(tmp_path: Path) -> None:
