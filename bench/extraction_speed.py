@@ -10,11 +10,13 @@ contender, interleaved, so machine noise hits them alike.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import trafilatura
@@ -54,39 +56,28 @@ def speed(corpora: Path, repeats: int = 3) -> None:
             (FeedEntry(url=p.url, **dated), p.html, p.timezone) for p in real
         ]
 
-    def unfiltered(run: Callable[..., object], lean: bool = False) -> Callable[..., object]:
-        """`run` with trafilatura's own prune expressions, and its own tree preparation
-        unless `lean`."""
+    def without(run: Callable[..., object], *changes: Any) -> Callable[..., object]:
+        """`run` with the given changes to trafilatura taken out (their disabled())."""
 
         def timed(*args: object) -> object:
-            with prune_prefilter.disabled():
-                if lean:
-                    return run(*args)
-                with lean_sequence.disabled():
-                    return run(*args)
-
-        return timed
-
-    def as_it_comes(run: Callable[..., object]) -> Callable[..., object]:
-        """`run` with trafilatura's own tree preparation (extractors.lean_sequence off)."""
-
-        def timed(*args: object) -> object:
-            with lean_sequence.disabled():
+            with contextlib.ExitStack() as stack:
+                for change in changes:
+                    stack.enter_context(change.disabled())
                 return run(*args)
 
         return timed
 
+    def marsad(e: FeedEntry, h: str, ctx: FeedContext) -> object:
+        return extract_one(e, ctx, FETCHED_AT, h, None, False)
+
+    ours = (prune_prefilter, lean_sequence)  # trafilatura as it comes: both out
     ways = {
-        "marsad extract_one": lambda e, h, ctx: extract_one(e, ctx, FETCHED_AT, h, None, False),
-        "trafilatura default": unfiltered(lambda e, h, ctx: trafilatura.extract(h)),
-        "trafilatura fast": unfiltered(lambda e, h, ctx: trafilatura.extract(h, fast=True)),
+        "marsad extract_one": marsad,
+        "trafilatura default": without(lambda e, h, ctx: trafilatura.extract(h), *ours),
+        "trafilatura fast": without(lambda e, h, ctx: trafilatura.extract(h, fast=True), *ours),
         # what extractors.prune_prefilter saves, and extractors.lean_sequence
-        "marsad, no prefilter": unfiltered(
-            lambda e, h, ctx: extract_one(e, ctx, FETCHED_AT, h, None, False), lean=True
-        ),
-        "marsad, no lean seq.": as_it_comes(
-            lambda e, h, ctx: extract_one(e, ctx, FETCHED_AT, h, None, False)
-        ),
+        "marsad, no prefilter": without(marsad, prune_prefilter),
+        "marsad, no lean seq.": without(marsad, lean_sequence),
     }
     print(f"{'pages':<26} {'n':>3} " + " ".join(f"{w:>20}" for w in ways) + "  ratios")
     for name, pages in sets.items():

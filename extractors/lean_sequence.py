@@ -29,6 +29,8 @@ import inspect
 from collections.abc import Iterator
 from typing import Any
 
+from extractors.switch import Switch
+
 PREFIX = 16  # hex digits of a source text's sha256 compared
 # The functions of trafilatura.core read to check that, with fast, favor_precision and no
 # comments, nothing reads the raw tree after _prepare_tree or the backup it returns.
@@ -102,16 +104,12 @@ def checked() -> bool:
     return True
 
 
-_state = "untouched"  # until install() or uninstall() is called: ensure_installed() installs
-
-
-def install() -> bool:
-    """Replace trafilatura's _prepare_tree (once per process) if its sequence is the one
-    checked; returns whether the lean preparation is in place."""
-    global _original, _state
+def _install() -> bool:
+    """Replace trafilatura's _prepare_tree and core's copy() (once per process) if its sequence
+    is the one checked; returns whether the lean preparation is in place."""
+    global _original
     from trafilatura import core
 
-    _state = "installed"
     if _original is None:
         if not checked():
             return False
@@ -121,15 +119,13 @@ def install() -> bool:
     return True
 
 
-def uninstall() -> None:
-    """Put trafilatura's own _prepare_tree back (for measurements and tests)."""
-    global _state
+def _uninstall() -> None:
+    """Put trafilatura's own _prepare_tree and copy() back (for measurements and tests)."""
     from trafilatura import core
 
     if _original is not None:
         core._prepare_tree = _original
         core.copy = copy.copy
-    _state = "removed"
 
 
 def installed() -> bool:
@@ -138,21 +134,8 @@ def installed() -> bool:
     return core._prepare_tree is _lean_prepare_tree
 
 
-def ensure_installed() -> None:
-    """install(), unless it was done or undone before in this process."""
-    if _state == "untouched":
-        install()
-
-
-@contextlib.contextmanager
-def disabled() -> Iterator[None]:
-    """trafilatura's own _prepare_tree for the duration (to time trafilatura as it comes)."""
-    global _state
-    was = _state
-    uninstall()
-    try:
-        yield
-    finally:
-        if was == "installed":
-            install()
-        _state = was
+# install(), uninstall(), ensure_installed() and disabled() (trafilatura's own preparation for
+# a block, to time it as it comes): see extractors.switch.
+_switch = Switch(_install, _uninstall)
+install, uninstall = _switch.install, _switch.uninstall
+ensure_installed, disabled = _switch.ensure_installed, _switch.disabled

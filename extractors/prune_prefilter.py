@@ -20,10 +20,10 @@ this was checked against (another trafilatura release) is left as it is.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-from collections.abc import Iterator
 from typing import Any
+
+from extractors.switch import Switch
 
 PREFIX = 16  # hex digits of an expression text's sha256 compared
 # Expressions checked by hand, by the sha256 of their text: each selects only nodes whose id or
@@ -91,15 +91,12 @@ def _attribute_values(tree: Any) -> str:
     return values
 
 
-# "untouched" until install() or uninstall() is called: ensure_installed() installs only then.
-_state = "untouched"
 _wrappers: dict[int, Prefiltered] = {}  # id of trafilatura's expression -> its wrapper
 
 
-def install() -> int:
+def _install() -> int:
     """Wrap trafilatura's raw-page prune expressions (once per process); returns how many are
     wrapped in all."""
-    global _state
     from trafilatura import xpaths
 
     wrapped = 0
@@ -119,14 +116,11 @@ def install() -> int:
                 wrapper = _wrappers[id(expression)] = Prefiltered(expression, needles)
             expressions[i] = wrapper
             wrapped += 1
-    _state = "installed"
     return wrapped
 
 
-def uninstall() -> None:
-    """Put trafilatura's own expressions back (for measurements and tests): ensure_installed()
-    leaves them until install() is called again."""
-    global _state
+def _uninstall() -> None:
+    """Put trafilatura's own expressions back (for measurements and tests)."""
     from trafilatura import xpaths
 
     for name in PRUNE_LISTS:
@@ -135,24 +129,10 @@ def uninstall() -> None:
             for i, expression in enumerate(expressions):
                 if isinstance(expression, Prefiltered):
                     expressions[i] = expression.xpath
-    _state = "removed"
 
 
-def ensure_installed() -> None:
-    """install(), unless it was done or undone before in this process."""
-    if _state == "untouched":
-        install()
-
-
-@contextlib.contextmanager
-def disabled() -> Iterator[None]:
-    """trafilatura's own expressions for the duration (to time trafilatura as it comes)."""
-    global _state
-    was = _state
-    uninstall()
-    try:
-        yield
-    finally:
-        if was == "installed":
-            install()
-        _state = was
+# install() wraps, uninstall() unwraps (ensure_installed() then leaves them until install() is
+# called again), disabled() unwraps for a block: see extractors.switch.
+_switch = Switch(_install, _uninstall)
+install, uninstall = _switch.install, _switch.uninstall
+ensure_installed, disabled = _switch.ensure_installed, _switch.disabled

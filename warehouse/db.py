@@ -136,13 +136,18 @@ def _open(path: Path, read_only: bool, append_row_groups: bool) -> duckdb.DuckDB
     try:
         options = f"ROW_GROUP_SIZE {APPEND_ROW_GROUP_ROWS}" + (", READ_ONLY" if read_only else "")
         quoted_path = str(path).replace("'", "''")
-        name = catalog.replace('"', '""')
-        con.execute(f"ATTACH '{quoted_path}' AS \"{name}\" ({options})")
-        con.execute(f'USE "{name}"')
+        name = identifier(catalog)
+        con.execute(f"ATTACH '{quoted_path}' AS {name} ({options})")
+        con.execute(f"USE {name}")
     except BaseException:
         con.close()
         raise
     return con
+
+
+def identifier(name: str) -> str:
+    """`name` as a quoted SQL identifier (a catalog, a schema)."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 @contextmanager

@@ -31,7 +31,7 @@ import duckdb
 import pyarrow as pa
 
 from extractors.clean import normalize_key
-from warehouse.db import limit_memory, transaction
+from warehouse.db import identifier, limit_memory, transaction
 from warehouse.extensions import load_extension
 
 INDEX_INPUT = "search_documents"  # a temporary table; the index lives in the schema below
@@ -256,7 +256,7 @@ def _index_tail(con: duckdb.DuckDBPyConnection, connections: int = 1) -> int:
     threads = ThreadPoolExecutor(connections, thread_name_prefix="marsad-search")
     try:
         for cursor in cursors:  # a cursor starts in the database's default catalog
-            cursor.execute(f"USE {_identifier(catalog)}.{_identifier(schema)}")
+            cursor.execute(f"USE {identifier(catalog)}.{identifier(schema)}")
         done = [
             threads.submit(_index_slices, cursor, documents, firsts[k::connections], stop)
             for k, cursor in enumerate(cursors)
@@ -295,10 +295,6 @@ def _index_slices(
     except BaseException:
         stop.set()
         raise
-
-
-def _identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _index_slice(con: duckdb.DuckDBPyConnection, docs: str) -> None:
