@@ -19,12 +19,16 @@ saved, so every entry that was not loaded is seen again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import queue
 import re
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -75,6 +79,13 @@ SEARCH_REFRESH_CONNECTIONS = min(2, os.cpu_count() or 1)
 # beside the extraction processes, which need the cores. In a 5,000-article pass of the
 # synthetic site the main process peaked 20-30 MB lower with one (3 runs each, same CPU).
 LOAD_THREADS = 1
+# How long the loader keeps the warehouse open from one chunk to the next. Each close
+# checkpoints, and DuckDB rewrites the last, partly filled row group of every table it appended
+# to (warehouse.db.APPEND_ROW_GROUP_ROWS): closing after every chunk cost 1.7 s of the loader's
+# 5.9 s of CPU in a 5,000-article pass, reopening 0.4 s more, and the first queries after a
+# reopen read back what the last load had cached (bench/README.md, issue 8's eighth session).
+# Held, the file is still let go at least this often, and whenever no chunk comes this long.
+HOLD_S = 5.0
 T = TypeVar("T")
 Outcome = tuple[Article | None, str | None]  # an extraction's article and error sentence
 Settle = Callable[[PageResult, Outcome | None], None]
@@ -261,10 +272,12 @@ def pass_caps(con: T) -> T:
 
 class Loader:
     """Loads chunks in order on one thread of its own, so loading overlaps with fetching and
-    extraction. Each chunk opens the warehouse, loads in one transaction and closes it, so the
-    file is held only while a chunk loads: SQL clients can open it between chunks. A failed load
-    (the warehouse locked past `lock_timeout_s`, say) stops the batch at the next page, and the
-    chunks loaded before it stay stored."""
+    extraction. Each chunk loads in one transaction. The connection stays open from one chunk to
+    the next for up to HOLD_S seconds, then closes (its checkpoint writes the chunks out), so
+    SQL clients can open the file at least that often; it also closes when no chunk comes
+    within that time, and when the batch ends. A failed load (the warehouse locked past
+    `lock_timeout_s`, say) stops the batch at the next page, and the chunks loaded before it
+    stay stored."""
 
     def __init__(self, db: Path, lock_timeout_s: float, logger: logging.Logger | None) -> None:
         self.db = db
@@ -273,27 +286,91 @@ class Loader:
         # New articles per feed over the batch, for its summary (the run record in the
         # warehouse sums the rest).
         self.new_by_feed: Counter[str] = Counter()
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="marsad-load")
+        self.connections_opened = 0
+        self._inbox: queue.Queue[tuple[LoadBatch, Future[LoadResult]] | None] = queue.Queue()
         self._queued: list[Future[LoadResult]] = []
+        self._thread = threading.Thread(target=self._run, name="marsad-load", daemon=True)
+        self._thread.start()
 
-    def _load(self, chunk: LoadBatch) -> LoadResult:
+    def _run(self) -> None:
+        held: contextlib.ExitStack | None = None  # the open connection's close
+        con: object = None
+        opened_at = 0.0
         try:
-            with opened(self.db, lock_timeout_s=self.lock_timeout_s, append_row_groups=True) as con:
-                return load_batch(limit_memory(con, LOAD_THREADS), chunk)
+            while True:
+                wait = None if held is None else max(0.0, opened_at + HOLD_S - time.monotonic())
+                try:
+                    item = self._inbox.get(timeout=wait)
+                except queue.Empty:  # held long enough with nothing to load: let others in
+                    held = self._close(held)
+                    continue
+                if item is None:
+                    return
+                chunk, future = item
+                if not future.set_running_or_notify_cancel():
+                    continue
+                try:
+                    if held is None:
+                        held = contextlib.ExitStack()
+                        con = held.enter_context(
+                            opened(
+                                self.db, lock_timeout_s=self.lock_timeout_s, append_row_groups=True
+                            )
+                        )
+                        opened_at = time.monotonic()
+                        self.connections_opened += 1
+                        limit_memory(con, LOAD_THREADS)
+                    result = load_batch(con, chunk)  # type: ignore[arg-type]
+                    if time.monotonic() - opened_at >= HOLD_S:
+                        held = self._close(held, raising=True)
+                except BaseException as exc:
+                    held = self._close(held)  # the load's own error is the one told
+                    future.set_exception(exc)
+                else:
+                    future.set_result(result)
+                finally:
+                    # The Arrow tables a load inserts from are freed, but Arrow's allocator
+                    # (mimalloc) keeps their pages for reuse: ~30 MB held between chunks.
+                    pa.default_memory_pool().release_unused()
         finally:
-            # The Arrow tables a load inserts from are freed, but Arrow's allocator (mimalloc)
-            # keeps their pages for reuse: ~30 MB held between chunks, given back here.
-            pa.default_memory_pool().release_unused()
+            self._close(held)
+
+    def _close(self, held: contextlib.ExitStack | None, raising: bool = False) -> None:
+        """Close the loader's connection (its checkpoint writes the loaded chunks into the file;
+        they are safe in DuckDB's write-ahead log before that). A failed close after a load
+        fails that load (`raising`); otherwise it is logged: what it failed to checkpoint, the
+        next open replays from the log."""
+        if held is None:
+            return None
+        try:
+            held.close()
+        except Exception as exc:
+            if raising:
+                raise
+            if self.logger is not None:
+                self.logger.warning("Closing the warehouse after a load failed: %s", exc)
+        return None
 
     def submit(self, chunk: LoadBatch) -> None:
         self._collect(block=len(self._queued) >= MAX_QUEUED_CHUNKS)
-        self._queued.append(self._thread.submit(self._load, chunk))
+        future: Future[LoadResult] = Future()
+        self._queued.append(future)
+        self._inbox.put((chunk, future))
+
+    def wait(self) -> None:
+        """Wait for the chunks handed over so far to load (raising a failed load's error)."""
+        self._collect(block=True, everything=True)
 
     def finish(self) -> Counter[str]:
+        """Wait for the chunks handed over (raising the first failed load's error), and for the
+        connection to close."""
         try:
-            self._collect(block=True, everything=True)
+            self.wait()
         finally:
-            self._thread.shutdown(wait=True, cancel_futures=True)
+            for future in self._queued:  # after a failed load: the rest are not loaded
+                future.cancel()
+            self._inbox.put(None)
+            self._thread.join()
         return self.new_by_feed
 
     def _collect(self, *, block: bool, everything: bool = False) -> None:

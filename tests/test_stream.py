@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,12 +18,14 @@ import duckdb
 import pytest
 
 import flows.stream as stream
+import warehouse.load
 from extractors.article import FeedContext
 from extractors.feeds import FeedEntry
 from flows.fixture_site import FixtureSite
 from flows.steps import PageJob, PageResult
 from flows.stream import ExtractionPool, Settler
 from tests.conftest import duckdb_caps, duckdb_setting, duckdb_threads, write_config
+from tests.test_load import article as stored_article
 from tests.test_resilience import HTML, RSS, article_html, feed_xml, read
 from warehouse.load import LoadBatch, LoadResult
 
@@ -419,6 +425,134 @@ def test_a_chunk_loads_with_the_load_threads(
     loader.submit(LoadBatch(run_id="r"))
     loader.finish()
     assert seen == [3]
+
+
+def another_process_opens(db: Path) -> bool:
+    """Whether another process can open `db` (read-only) right now."""
+    code = (
+        "import sys, duckdb\n"
+        "try:\n    duckdb.connect(sys.argv[1], read_only=True).close()\n"
+        "except duckdb.IOException:\n    sys.exit(3)\n"
+    )
+    code_rc = subprocess.run([sys.executable, "-c", code, str(db)], check=False).returncode
+    assert code_rc in (0, 3)
+    return code_rc == 0
+
+
+def stored_articles(db: Path) -> list[str]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return [r[0] for r in con.execute("SELECT article_id FROM articles ORDER BY 1").fetchall()]
+    finally:
+        con.close()
+
+
+def test_the_loader_keeps_the_warehouse_open_from_one_chunk_to_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks within HOLD_S of each other load on one connection (one checkpoint for all of
+    them); the file is held meanwhile, and let go when the batch ends."""
+    db = tmp_path / "w.duckdb"
+    monkeypatch.setattr(stream, "HOLD_S", 600.0)
+    loader = stream.Loader(db, 10.0, None)
+    try:
+        loader.submit(LoadBatch(run_id="r", articles=[stored_article(1)]))
+        loader.wait()
+        assert not another_process_opens(db)
+        loader.submit(LoadBatch(run_id="r", articles=[stored_article(2)]))
+        loader.submit(LoadBatch(run_id="r", articles=[stored_article(3)]))
+    finally:
+        loader.finish()
+    assert loader.connections_opened == 1
+    assert another_process_opens(db)
+    assert stored_articles(db) == ["id0001", "id0002", "id0003"]
+
+
+def test_the_loader_lets_the_warehouse_go_when_no_chunk_comes_within_hold_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "w.duckdb"
+    monkeypatch.setattr(stream, "HOLD_S", 0.2)
+    loader = stream.Loader(db, 10.0, None)
+    try:
+        loader.submit(LoadBatch(run_id="r", articles=[stored_article(1)]))
+        loader.wait()
+        deadline = time.monotonic() + 30
+        while not another_process_opens(db):  # the loader is still there, waiting for chunks
+            assert time.monotonic() < deadline, "the loader kept the warehouse"
+            time.sleep(0.1)
+        assert stored_articles(db) == ["id0001"]  # written into the file by the close
+        loader.submit(LoadBatch(run_id="r", articles=[stored_article(2)]))
+    finally:
+        loader.finish()
+    assert loader.connections_opened == 2
+    assert stored_articles(db) == ["id0001", "id0002"]
+
+
+def test_without_a_hold_every_chunk_opens_the_warehouse_and_closes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "w.duckdb"
+    monkeypatch.setattr(stream, "HOLD_S", 0.0)
+    loader = stream.Loader(db, 10.0, None)
+    try:
+        for n in (1, 2, 3):
+            loader.submit(LoadBatch(run_id="r", articles=[stored_article(n)]))
+    finally:
+        loader.finish()
+    assert loader.connections_opened == 3
+
+
+def test_a_failed_load_closes_the_held_connection_and_the_next_chunk_reopens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A load that fails is rolled back and its connection closed, whatever the hold: the error
+    reaches the batch, the chunks before it stay stored, and a later chunk opens afresh."""
+    db = tmp_path / "w.duckdb"
+    monkeypatch.setattr(stream, "HOLD_S", 600.0)
+    real_count = warehouse.load._count_feed_articles
+
+    def fails_on_two(con: duckdb.DuckDBPyConnection, articles: list) -> None:
+        real_count(con, articles)
+        if articles and articles[0].article_id == "id0002":  # inside the load's transaction
+            raise duckdb.IOException("disk full")
+
+    monkeypatch.setattr(warehouse.load, "_count_feed_articles", fails_on_two)
+    loader = stream.Loader(db, 10.0, None)
+    try:
+        loader.submit(LoadBatch(run_id="r", articles=[stored_article(1)]))
+        loader.submit(LoadBatch(run_id="r", articles=[stored_article(2)]))
+        with pytest.raises(duckdb.IOException, match="disk full"):
+            loader.wait()
+        loader.submit(LoadBatch(run_id="r", articles=[stored_article(3)]))
+    finally:
+        loader.finish()
+    assert loader.connections_opened == 2
+    assert stored_articles(db) == ["id0001", "id0003"]
+
+
+def test_a_pass_killed_while_the_loader_holds_the_warehouse_keeps_what_it_loaded(
+    tmp_path: Path,
+) -> None:
+    """Each chunk commits (DuckDB's write-ahead log) before the loader reports it loaded, so a
+    process killed while it holds the file, before any checkpoint, loses none of them."""
+    db = tmp_path / "w.duckdb"
+    code = f"""
+import os, signal
+import flows.stream as stream
+from tests.test_load import article as stored_article
+from warehouse.load import LoadBatch
+stream.HOLD_S = 600.0
+loader = stream.Loader({str(db)!r}, 10.0, None)
+loader.submit(LoadBatch(run_id="r", articles=[stored_article(1)]))
+loader.submit(LoadBatch(run_id="r", articles=[stored_article(2)]))
+loader.wait()
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", code], cwd=repo, check=False)
+    assert done.returncode == -signal.SIGKILL
+    assert stored_articles(db) == ["id0001", "id0002"]
 
 
 @pytest.mark.parametrize(
