@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import trafilatura
 
 from bench.extraction_pages import FETCHED_AT, arabic_pages
-from extractors import lean_sequence, prune_prefilter
+from extractors import lean_sequence, plain_elements, prune_prefilter
 from extractors.article import FeedContext, decode_html
 from extractors.feeds import FeedEntry
 
@@ -70,14 +70,15 @@ def speed(corpora: Path, repeats: int = 3) -> None:
     def marsad(e: FeedEntry, h: str, ctx: FeedContext) -> object:
         return extract_one(e, ctx, FETCHED_AT, h, None, False)
 
-    ours = (prune_prefilter, lean_sequence)  # trafilatura as it comes: both out
+    ours = (prune_prefilter, lean_sequence, plain_elements)  # trafilatura as it comes: all out
     ways = {
         "marsad extract_one": marsad,
         "trafilatura default": without(lambda e, h, ctx: trafilatura.extract(h), *ours),
         "trafilatura fast": without(lambda e, h, ctx: trafilatura.extract(h, fast=True), *ours),
-        # what extractors.prune_prefilter saves, and extractors.lean_sequence
+        # what extractors.prune_prefilter saves, extractors.lean_sequence, extractors.plain_elements
         "marsad, no prefilter": without(marsad, prune_prefilter),
         "marsad, no lean seq.": without(marsad, lean_sequence),
+        "marsad, lxml.html lookup": without(marsad, plain_elements),
     }
     print(f"{'pages':<26} {'n':>3} " + " ".join(f"{w:>20}" for w in ways) + "  ratios")
     for name, pages in sets.items():
@@ -96,5 +97,6 @@ def speed(corpora: Path, repeats: int = 3) -> None:
             f"{name:<26} {len(pages):>3} "
             + " ".join(f"{m:>17.1f} ms" for m in ms)
             + f"  x{ms[0] / ms[1]:.2f} of default, x{ms[0] / ms[2]:.2f} of fast,"
-            + f" x{ms[0] / ms[3]:.2f} of no prefilter, x{ms[0] / ms[4]:.2f} of no lean sequence"
+            + f" x{ms[0] / ms[3]:.2f} of no prefilter, x{ms[0] / ms[4]:.2f} of no lean sequence,"
+            + f" x{ms[0] / ms[5]:.2f} of lxml.html's lookup"
         )

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from lxml.etree import XPath
 from lxml.html import HtmlElement
 
-from extractors import lean_sequence, prune_prefilter
+from extractors import lean_sequence, plain_elements, prune_prefilter
 from extractors.clean import clean_body, clean_title, html_to_text, normalize_display
 from extractors.dates import page_date_from_tree, resolve_published_at
 from extractors.dedupe import fingerprint
@@ -128,9 +128,11 @@ def extract_page(
     import trafilatura
     from trafilatura.metadata import extract_catstags
 
-    # trafilatura skips prunes that cannot match and copies it would not read (same output)
+    # trafilatura skips prunes that cannot match and copies it would not read, and looks up its
+    # elements' class in C (same output)
     prune_prefilter.ensure_installed()
     lean_sequence.ensure_installed()
+    plain_elements.ensure_installed()
     tree = trafilatura.load_html(html)
     if tree is None:
         return PageContent(text=None)
