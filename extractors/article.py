@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from lxml.etree import XPath
 from lxml.html import HtmlElement
 
-from extractors import lean_sequence, plain_elements, prune_prefilter
+from extractors import lean_sequence, page_tree, plain_elements, prune_prefilter
 from extractors.clean import clean_body, clean_title, html_to_text, normalize_display
 from extractors.dates import page_date_from_tree, resolve_published_at
 from extractors.dedupe import fingerprint
@@ -109,12 +109,32 @@ def decode_html(body: bytes, content_type: str | None = None) -> str:
     byte order mark, then UTF-8 when the bytes are UTF-8 but for a few stray bytes, then the HTTP
     charset or <meta charset> when it decodes them, a Latin-1 label checked against
     windows-1256, then a detector). Undecodable bytes are replaced rather than failing the page."""
+    return decode_page(body, content_type)[0]
+
+
+def decode_page(body: bytes, content_type: str | None = None) -> tuple[str, bytes | None]:
+    """decode_html(body), and `body` itself when it is exactly that text in UTF-8 (valid UTF-8,
+    no byte order mark): what the parse and the raw page's compression can read instead of
+    encoding the text again (extractors.page_tree, extractors.records.compress_html)."""
     encoding = detect_encoding(body, content_type)
-    return body.decode(encoding, errors="replace").lstrip("\ufeff")
+    if encoding == "utf-8":
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            return (text, body) if not text.startswith("\ufeff") else (text.lstrip("\ufeff"), None)
+    return body.decode(encoding, errors="replace").lstrip("\ufeff"), None
 
 
 def extract_page(
-    html: str, *, url: str, tz: ZoneInfo, find_date_text: bool = True, find_author: bool = True
+    html: str,
+    *,
+    url: str,
+    tz: ZoneInfo,
+    find_date_text: bool = True,
+    find_author: bool = True,
+    utf8: bytes | None = None,
 ) -> PageContent:
     """Extract the article text and the page's own metadata from `html`; text is None when
     trafilatura found no article. When the metadata gives no publication date, date_text holds
@@ -124,8 +144,9 @@ def extract_page(
 
     The page is parsed once: the head links, the page date and the metadata read the tree,
     then trafilatura extracts from it, in place when nothing reads it after (see
-    extractors.lean_sequence); a second extraction, rare, parses the page again."""
-    import trafilatura
+    extractors.lean_sequence); a second extraction, rare, parses the page again. `utf8`, the
+    page's bytes when `html` is exactly their UTF-8 decoding (decode_page), is parsed instead
+    of the text when trafilatura would not repair it (extractors.page_tree: the same tree)."""
     from trafilatura.metadata import extract_catstags
 
     # trafilatura skips prunes that cannot match and copies it would not read, and looks up its
@@ -133,7 +154,7 @@ def extract_page(
     prune_prefilter.ensure_installed()
     lean_sequence.ensure_installed()
     plain_elements.ensure_installed()
-    tree = trafilatura.load_html(html)
+    tree = page_tree.parse_page(html, utf8)
     if tree is None:
         return PageContent(text=None)
     canonical, head_tags = _head_links(tree, html)

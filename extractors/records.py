@@ -50,8 +50,10 @@ class Article:
 HTML_ZLIB_LEVEL = 3
 
 
-def compress_html(html: str) -> bytes:
-    return zlib.compress(html.encode("utf-8", errors="surrogatepass"), HTML_ZLIB_LEVEL)
+def compress_html(html: str, encoded: bytes | None = None) -> bytes:
+    """`html` compressed as UTF-8; `encoded` is its UTF-8 bytes when the caller has them."""
+    data = encoded if encoded is not None else html.encode("utf-8", errors="surrogatepass")
+    return zlib.compress(data, HTML_ZLIB_LEVEL)
 
 
 def decompress_html(data: bytes) -> str:

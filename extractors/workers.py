@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from extractors.article import FeedContext, build_article, decode_html, extract_page
+from extractors.article import FeedContext, build_article, decode_page, extract_page
 from extractors.dates import is_plausible
 from extractors.feeds import FeedEntry
 from extractors.records import Article, compress_html
@@ -62,8 +62,9 @@ def extract_one(
     error = None
     if html:
         try:
+            utf8 = None  # the page's bytes, when they are exactly its text in UTF-8
             if isinstance(html, bytes):
-                html = decode_html(html, content_type)
+                html, utf8 = decode_page(html, content_type)
             # What the feed gives wins in build_article: the page is not searched for it.
             feed_dated = is_plausible(entry.published_at, fetched_at=fetched_at, tz=feed.timezone)
             page = extract_page(
@@ -72,6 +73,7 @@ def extract_one(
                 tz=feed.timezone,
                 find_date_text=not feed_dated,
                 find_author=not entry.author,
+                utf8=utf8,
             )
             article = build_article(
                 entry,
@@ -82,7 +84,9 @@ def extract_one(
                 content_type=content_type,
             )
             if article.raw_html is not None:  # handed over compressed: see Article
-                article.raw_html_zlib, article.raw_html = compress_html(article.raw_html), None
+                same = article.raw_html is html  # then utf8 (when there) is its encoding
+                zlib_html = compress_html(article.raw_html, utf8 if same else None)
+                article.raw_html_zlib, article.raw_html = zlib_html, None
             return article, None
         except Exception as exc:  # one bad page must not fail the pass
             error = f"extraction failed ({type(exc).__name__}: {exc}); kept the feed's text"
