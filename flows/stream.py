@@ -86,6 +86,9 @@ LOAD_THREADS = 1
 # reopen read back what the last load had cached (bench/README.md, issue 8's eighth session).
 # Held, the file is still let go at least this often, and whenever no chunk comes this long.
 HOLD_S = 5.0
+# ...and after this many chunks: DuckDB's allocator keeps what a load freed until the connection
+# closes (+30-50 MB at the pass's peak with two chunks a connection; more with more).
+HOLD_CHUNKS = 2
 T = TypeVar("T")
 Outcome = tuple[Article | None, str | None]  # an extraction's article and error sentence
 Settle = Callable[[PageResult, Outcome | None], None]
@@ -273,11 +276,11 @@ def pass_caps(con: T) -> T:
 class Loader:
     """Loads chunks in order on one thread of its own, so loading overlaps with fetching and
     extraction. Each chunk loads in one transaction. The connection stays open from one chunk to
-    the next for up to HOLD_S seconds, then closes (its checkpoint writes the chunks out), so
-    SQL clients can open the file at least that often; it also closes when no chunk comes
-    within that time, and when the batch ends. A failed load (the warehouse locked past
-    `lock_timeout_s`, say) stops the batch at the next page, and the chunks loaded before it
-    stay stored."""
+    the next for up to HOLD_S seconds and HOLD_CHUNKS chunks, then closes (its checkpoint writes
+    the chunks into the file), so SQL clients can open the file at least that often; it also
+    closes when no chunk comes within that time, and when the batch ends. A failed load (the
+    warehouse locked past `lock_timeout_s`, say) stops the batch at the next page, and the
+    chunks loaded before it stay stored."""
 
     def __init__(self, db: Path, lock_timeout_s: float, logger: logging.Logger | None) -> None:
         self.db = db
@@ -295,7 +298,7 @@ class Loader:
     def _run(self) -> None:
         held: contextlib.ExitStack | None = None  # the open connection's close
         con: object = None
-        opened_at = 0.0
+        opened_at, loaded = 0.0, 0
         try:
             while True:
                 wait = None if held is None else max(0.0, opened_at + HOLD_S - time.monotonic())
@@ -317,11 +320,12 @@ class Loader:
                                 self.db, lock_timeout_s=self.lock_timeout_s, append_row_groups=True
                             )
                         )
-                        opened_at = time.monotonic()
+                        opened_at, loaded = time.monotonic(), 0
                         self.connections_opened += 1
                         limit_memory(con, LOAD_THREADS)
                     result = load_batch(con, chunk)  # type: ignore[arg-type]
-                    if time.monotonic() - opened_at >= HOLD_S:
+                    loaded += 1
+                    if loaded >= HOLD_CHUNKS or time.monotonic() - opened_at >= HOLD_S:
                         held = self._close(held, raising=True)
                 except BaseException as exc:
                     held = self._close(held)  # the load's own error is the one told

@@ -451,9 +451,10 @@ def test_the_loader_keeps_the_warehouse_open_from_one_chunk_to_the_next(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Chunks within HOLD_S of each other load on one connection (one checkpoint for all of
-    them); the file is held meanwhile, and let go when the batch ends."""
+    them), up to HOLD_CHUNKS; the file is held meanwhile, and let go when the batch ends."""
     db = tmp_path / "w.duckdb"
     monkeypatch.setattr(stream, "HOLD_S", 600.0)
+    monkeypatch.setattr(stream, "HOLD_CHUNKS", 3)
     loader = stream.Loader(db, 10.0, None)
     try:
         loader.submit(LoadBatch(run_id="r", articles=[stored_article(1)]))
@@ -487,6 +488,26 @@ def test_the_loader_lets_the_warehouse_go_when_no_chunk_comes_within_hold_s(
         loader.finish()
     assert loader.connections_opened == 2
     assert stored_articles(db) == ["id0001", "id0002"]
+
+
+def test_the_loader_lets_the_warehouse_go_after_hold_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "w.duckdb"
+    monkeypatch.setattr(stream, "HOLD_S", 600.0)
+    monkeypatch.setattr(stream, "HOLD_CHUNKS", 2)
+    loader = stream.Loader(db, 10.0, None)
+    try:
+        for n in (1, 2):
+            loader.submit(LoadBatch(run_id="r", articles=[stored_article(n)]))
+        loader.wait()
+        assert another_process_opens(db)  # closed after its second chunk
+        for n in (3, 4, 5):
+            loader.submit(LoadBatch(run_id="r", articles=[stored_article(n)]))
+    finally:
+        loader.finish()
+    assert loader.connections_opened == 3
+    assert len(stored_articles(db)) == 5
 
 
 def test_without_a_hold_every_chunk_opens_the_warehouse_and_closes_it(
