@@ -1,5 +1,6 @@
-"""extractors.prune_prefilter: trafilatura skips raw-page prunes that cannot select anything,
-and extracts exactly what it extracts without the shortcut."""
+"""extractors.prune_prefilter: trafilatura skips raw-page prunes, and a checked prune of the
+article node, that cannot select anything, and extracts exactly what it extracts without the
+shortcut."""
 
 from __future__ import annotations
 
@@ -16,7 +17,16 @@ from trafilatura.utils import load_html
 
 from extractors import prune_prefilter
 from extractors.article import decode_html, extract_page
-from extractors.prune_prefilter import CHECKED, PRUNE_LISTS, Prefiltered, path_digest
+from extractors.prune_prefilter import (
+    CHECKED,
+    CHECKED_NODE,
+    NODE_ATTRIBUTES,
+    NODE_LISTS,
+    PRUNE_LISTS,
+    NodePrefiltered,
+    Prefiltered,
+    path_digest,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures" / "arabic"
@@ -68,16 +78,23 @@ def expressions() -> list[object]:
     return [expression for name in PRUNE_LISTS for expression in getattr(xpaths, name)]
 
 
+def node_expressions() -> list[object]:
+    return [expression for name in NODE_LISTS for expression in getattr(xpaths, name)]
+
+
 def test_install_wraps_exactly_the_checked_expressions(restored) -> None:
     prune_prefilter.uninstall()
     assert not any(isinstance(e, Prefiltered) for e in expressions())
     wrapped = prune_prefilter.install()
     # a trafilatura release whose texts changed wraps nothing: re-check them (see CHECKED)
-    assert wrapped == len(CHECKED), (
+    assert wrapped == len(CHECKED) + len(CHECKED_NODE), (
         f"re-check the expressions of trafilatura {trafilatura.__version__}"
     )
     for expression in expressions():
         assert isinstance(expression, Prefiltered) == (path_digest(expression.path) in CHECKED)
+    for expression in node_expressions():
+        checked = path_digest(expression.path) in CHECKED_NODE
+        assert isinstance(expression, NodePrefiltered) == checked
     assert prune_prefilter.install() == wrapped  # twice is once
     prune_prefilter.uninstall()
     prune_prefilter.ensure_installed()  # leaves them out once uninstall() was called
@@ -113,6 +130,71 @@ def test_every_value_the_tests_accept_holds_a_checked_string() -> None:
                 assert any(needle in value for needle in CHECKED[digest]), (pattern, value)
             checked_patterns += 1
     assert checked_patterns >= 6
+
+
+# Every test of the checked article-node expression, with the attributes it reads: re:test(),
+# contains(), starts-with() and equality, each turned into a regular expression on a value.
+NODE_TESTS = re.compile(
+    r"""(re:test|contains|starts-with)\(((?:@[\w-]+\|?)+),\s*'([^']*)'(?:,\s*'([^']*)')?\)"""
+    r"""|((?:@[\w-]+)+)='([^']*)'"""
+)
+
+
+def node_tests(path: str) -> list[tuple[tuple[str, ...], re.Pattern[str]]]:
+    found = []
+    for kind, attributes, pattern, flags, eq_attribute, eq_value in NODE_TESTS.findall(path):
+        assert "i" not in (flags or "")  # the needles are case-sensitive
+        if eq_attribute:
+            found.append(((eq_attribute[1:],), re.compile(f"^{re.escape(eq_value)}$")))
+            continue
+        text = {"re:test": pattern, "contains": re.escape(pattern)}.get(kind)
+        found.append(
+            (
+                tuple(a[1:] for a in attributes.split("|")),
+                re.compile(text or f"^{re.escape(pattern)}"),
+            )
+        )
+    return found
+
+
+def test_every_value_the_node_tests_accept_holds_a_checked_string() -> None:
+    """As for the raw-page expressions: the needles of the article-node expression, tried on
+    values that pass each of its tests and on every such value of the fixture pages. Every test
+    reads only NODE_ATTRIBUTES."""
+    values = {
+        "comments-title", "reply-form", "x-hidden", "hidden", "display:none", "a; display: none",
+        "reader-comments", "akismet_comment_form", "hide-mobile", "x-hide-y", "hide-print",
+        "a hidden", "b hide", "noprint", "notloaded", "nocomments", "x-reply-y", "message-box",
+        "suggest-links", "true", "main", "story", "false",
+    }  # fmt: skip
+    for _, html in fixture_pages():
+        tree = load_html(html)
+        for name in NODE_ATTRIBUTES:
+            values.update(tree.xpath(f"//@{name}"))
+    checked_tests = 0
+    for expression in node_expressions():
+        digest = path_digest(expression.path)
+        if digest not in CHECKED_NODE:
+            continue
+        tests = node_tests(expression.path)
+        conditions = len(re.findall(r"\sor\s", expression.path)) + 1
+        assert len(tests) == conditions, "every condition of the expression is a test found"
+        for attributes, compiled in tests:
+            assert set(attributes) <= set(NODE_ATTRIBUTES), attributes
+            accepted = [v for v in values if compiled.search(v)]
+            assert accepted, f"no value tries {compiled.pattern!r}"
+            for value in accepted:
+                assert any(needle in value for needle in CHECKED_NODE[digest]), (compiled, value)
+            checked_tests += 1
+    assert checked_tests >= 8
+
+
+def test_the_node_expression_runs_only_when_the_node_has_a_needle() -> None:
+    (expression,) = [e for e in node_expressions() if isinstance(e, NodePrefiltered)]
+    plain = load_html(PLAIN_PAGE).find(".//body")
+    assert expression(plain) == [] and not expression.could_select(plain)
+    hidden = load_html(PLAIN_PAGE.replace("<p>", '<p style="display: none">', 1)).find(".//body")
+    assert expression.could_select(hidden) and len(expression(hidden)) == 1
 
 
 def test_extraction_is_the_same_with_and_without(restored) -> None:
