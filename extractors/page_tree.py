@@ -51,8 +51,14 @@ def checked() -> bool:
 
 
 def needs_repair(text: str, utf8: bytes) -> bool:
-    """Whether repair_faulty_html would change `text` (whose UTF-8 bytes are `utf8`)."""
+    """Whether `text` (whose UTF-8 bytes are `utf8`) must go through load_html: its
+    repair_faulty_html would change it, or lxml would read it otherwise as bytes."""
     from trafilatura.utils import DOCTYPE_TAG
+
+    if text[:1].isspace() and not text[: len(text) - len(text.lstrip())].isascii():
+        # lxml.html.fromstring tells a whole document from a fragment by its start, skipping
+        # whitespace: any Unicode space in a text (U+00A0, U+3000, ...), ASCII only in bytes
+        return True
 
     if len(utf8.translate(None, _CONTROLS)) != len(utf8):
         return True

@@ -273,6 +273,10 @@ def pass_caps(con: T) -> T:
     return limit_memory(con)
 
 
+class LoadSkipped(Exception):
+    """A chunk the loader did not load because an earlier chunk of the batch failed to."""
+
+
 class Loader:
     """Loads chunks in order on one thread of its own, so loading overlaps with fetching and
     extraction. Each chunk loads in one transaction. The connection stays open from one chunk to
@@ -290,6 +294,9 @@ class Loader:
         # warehouse sums the rest).
         self.new_by_feed: Counter[str] = Counter()
         self.connections_opened = 0
+        # The first failed load: the chunks after it are not loaded (LoadSkipped), so that the
+        # batch's last chunk, which saves the feeds' state, never follows a chunk that was lost.
+        self.failed: BaseException | None = None
         self._inbox: queue.Queue[tuple[LoadBatch, Future[LoadResult]] | None] = queue.Queue()
         self._queued: list[Future[LoadResult]] = []
         self._thread = threading.Thread(target=self._run, name="marsad-load", daemon=True)
@@ -312,6 +319,9 @@ class Loader:
                 chunk, future = item
                 if not future.set_running_or_notify_cancel():
                     continue
+                if self.failed is not None:  # the batch stops at a failed load: see the class
+                    future.set_exception(LoadSkipped(f"an earlier chunk failed: {self.failed}"))
+                    continue
                 try:
                     if held is None:
                         held = contextlib.ExitStack()
@@ -329,6 +339,7 @@ class Loader:
                         held = self._close(held, raising=True)
                 except BaseException as exc:
                     held = self._close(held)  # the load's own error is the one told
+                    self.failed = exc
                     future.set_exception(exc)
                 else:
                     future.set_result(result)
@@ -356,6 +367,8 @@ class Loader:
         return None
 
     def submit(self, chunk: LoadBatch) -> None:
+        if self.failed is not None:
+            raise LoadSkipped(f"an earlier chunk failed: {self.failed}")
         self._collect(block=len(self._queued) >= MAX_QUEUED_CHUNKS)
         future: Future[LoadResult] = Future()
         self._queued.append(future)
@@ -379,7 +392,10 @@ class Loader:
 
     def _collect(self, *, block: bool, everything: bool = False) -> None:
         while self._queued and (block or self._queued[0].done()):
-            result = self._queued.pop(0).result()  # raises the load's error
+            future = self._queued.pop(0)
+            if isinstance(future.exception(), LoadSkipped):
+                continue  # the consequence of a failure already raised (or about to be)
+            result = future.result()  # raises the load's error
             self.new_by_feed.update(result.new_by_feed)
             if self.logger is not None:
                 self.logger.info(

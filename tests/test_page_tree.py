@@ -35,6 +35,8 @@ NEEDS_REPAIR = {
         '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">',
     ),
     "a doctype on the only line": PAGE.replace("\n", " "),
+    "a non-ASCII space before the doctype": "\u00a0" + PAGE,
+    "an ideographic space before the doctype": " \u3000\n" + PAGE,
     "a self-closing html tag": PAGE.replace('<html lang="ar" dir="rtl">', '<html lang="ar"/>\n'),
 }
 

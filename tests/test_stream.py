@@ -524,11 +524,12 @@ def test_without_a_hold_every_chunk_opens_the_warehouse_and_closes_it(
     assert loader.connections_opened == 3
 
 
-def test_a_failed_load_closes_the_held_connection_and_the_next_chunk_reopens(
+def test_a_failed_load_closes_the_held_connection_and_stops_the_batch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A load that fails is rolled back and its connection closed, whatever the hold: the error
-    reaches the batch, the chunks before it stay stored, and a later chunk opens afresh."""
+    reaches the batch, the chunks before it stay stored, and no chunk after it is loaded (the
+    batch's last, with the feeds' state, must not be stored when an earlier one was lost)."""
     db = tmp_path / "w.duckdb"
     monkeypatch.setattr(stream, "HOLD_S", 600.0)
     real_count = warehouse.load._count_feed_articles
@@ -543,13 +544,15 @@ def test_a_failed_load_closes_the_held_connection_and_the_next_chunk_reopens(
     try:
         loader.submit(LoadBatch(run_id="r", articles=[stored_article(1)]))
         loader.submit(LoadBatch(run_id="r", articles=[stored_article(2)]))
+        loader.submit(LoadBatch(run_id="r", articles=[stored_article(3)]))  # queued behind
         with pytest.raises(duckdb.IOException, match="disk full"):
             loader.wait()
-        loader.submit(LoadBatch(run_id="r", articles=[stored_article(3)]))
+        with pytest.raises(stream.LoadSkipped, match="disk full"):
+            loader.submit(LoadBatch(run_id="r", articles=[stored_article(4)]))
     finally:
-        loader.finish()
-    assert loader.connections_opened == 2
-    assert stored_articles(db) == ["id0001", "id0003"]
+        loader.finish()  # chunk 3, skipped, raises nothing more
+    assert loader.connections_opened == 1
+    assert stored_articles(db) == ["id0001"]
 
 
 def test_a_pass_killed_while_the_loader_holds_the_warehouse_keeps_what_it_loaded(
