@@ -24,14 +24,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
-import inspect
 from collections.abc import Iterator
 from typing import Any
 
-from extractors.switch import Switch
+from extractors.switch import Switch, sources_unchanged
 
-PREFIX = 16  # hex digits of a source text's sha256 compared
 # The functions of trafilatura.core read to check that, with fast, favor_precision and no
 # comments, nothing reads the raw tree after _prepare_tree or the backup it returns.
 CHECKED_SOURCES = {
@@ -43,10 +40,6 @@ CHECKED_SOURCES = {
 
 _original: Any = None  # trafilatura's _prepare_tree, once install() replaced it
 _given: Any = None  # the tree a caller handed over (handed_over), until trafilatura takes it
-
-
-def source_digest(function: Any) -> str:
-    return hashlib.sha256(inspect.getsource(function).encode("utf-8")).hexdigest()[:PREFIX]
 
 
 def applies(options: Any) -> bool:
@@ -92,16 +85,7 @@ def checked() -> bool:
     """Whether trafilatura's functions are those this module was checked against."""
     from trafilatura import core
 
-    for name, digest in CHECKED_SOURCES.items():
-        function = getattr(core, name, None)
-        if function is None:
-            return False
-        try:
-            if source_digest(function) != digest:
-                return False
-        except (OSError, TypeError):  # no source to read (a frozen install, say)
-            return False
-    return True
+    return sources_unchanged(core, CHECKED_SOURCES)
 
 
 def _install() -> bool:

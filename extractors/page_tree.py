@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from extractors.lean_sequence import source_digest
+from extractors.switch import sources_unchanged
 
 CHECKED_SOURCES = {
     "load_html": "bc0039c89805dea3",
@@ -40,14 +40,7 @@ def checked() -> bool:
     """Whether trafilatura's functions are those this module was checked against."""
     from trafilatura import utils
 
-    for name, digest in CHECKED_SOURCES.items():
-        function = getattr(utils, name, None)
-        try:
-            if function is None or source_digest(function) != digest:
-                return False
-        except (OSError, TypeError):  # no source to read (a frozen install, say)
-            return False
-    return True
+    return sources_unchanged(utils, CHECKED_SOURCES)
 
 
 def needs_repair(text: str, utf8: bytes) -> bool:
@@ -59,7 +52,6 @@ def needs_repair(text: str, utf8: bytes) -> bool:
         # lxml.html.fromstring tells a whole document from a fragment by its start, skipping
         # whitespace: any Unicode space in a text (U+00A0, U+3000, ...), ASCII only in bytes
         return True
-
     if len(utf8.translate(None, _CONTROLS)) != len(utf8):
         return True
     if any(sequence in utf8 for sequence in _NONCHARACTERS):

@@ -28,12 +28,12 @@ synthetic site, where they selected nothing on any of 100 pages, and the values 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any
 
-from extractors.switch import Switch
+from extractors.switch import PREFIX, Switch
 
-PREFIX = 16  # hex digits of an expression text's sha256 compared
 # Expressions checked by hand, by the sha256 of their text: each selects only nodes whose id or
 # class passes one of its re:test()/contains() tests, and every value those tests accept (none
 # is a case-insensitive test) contains one of these strings.
@@ -110,18 +110,24 @@ class NodePrefiltered(Prefiltered):
         return any(needle in values for needle in self.needles)
 
 
-_NODE_VALUES: list[Any] = []  # XPaths of the NODE_ATTRIBUTES values under a node (first use)
-
-
 def _node_values(tree: Any) -> str:
-    if not _NODE_VALUES:
-        from lxml.etree import XPath
-
-        _NODE_VALUES.extend(XPath(f".//@{name}", smart_strings=False) for name in NODE_ATTRIBUTES)
-    return "\n".join(value for values in _NODE_VALUES for value in values(tree))
+    return _values(tree, NODE_ATTRIBUTES)
 
 
-_VALUES: list[Any] = []  # XPaths of the id and class values under a node (built on first use)
+@functools.cache
+def _value_paths(names: tuple[str, ...]) -> tuple[Any, ...]:
+    """XPaths of the values of these attributes on a node and under it, one for each: their
+    union would be sorted in document order, for nothing."""
+    from lxml.etree import XPath
+
+    return tuple(XPath(f".//@{name}", smart_strings=False) for name in names)
+
+
+def _values(tree: Any, names: tuple[str, ...]) -> str:
+    """The values of the attributes `names` of `tree` and the nodes under it, one per line."""
+    return "\n".join(value for path in _value_paths(names) for value in path(tree))
+
+
 # The values of the last page searched, kept with the page: trafilatura prunes the raw page with
 # its two lists one after the other, and its code never adds an id or class to a page (it only
 # removes nodes), so values collected for the first list still cover all the page can match.
@@ -133,11 +139,7 @@ def _attribute_values(tree: Any) -> str:
     global _last
     if _last is not None and _last[0] is tree:
         return _last[1]
-    if not _VALUES:  # two paths: their union would be sorted in document order, for nothing
-        from lxml.etree import XPath
-
-        _VALUES.extend(XPath(f".//@{name}", smart_strings=False) for name in ("id", "class"))
-    values = "\n".join(_VALUES[0](tree) + _VALUES[1](tree))
+    values = _values(tree, ("id", "class"))
     _last = (tree, values)
     return values
 

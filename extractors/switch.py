@@ -1,13 +1,34 @@
-"""How marsad's changes to trafilatura (extractors.prune_prefilter, extractors.lean_sequence)
-are switched on and off, the same way for each."""
+"""How marsad's changes to trafilatura (extractors.prune_prefilter, extractors.lean_sequence,
+extractors.plain_elements, extractors.page_tree) are switched on and off, the same way for
+each, and how a change checks that trafilatura's code is still the code it was checked against."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+import hashlib
+import inspect
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+PREFIX = 16  # hex digits of a source text's sha256 compared
+
+
+def source_digest(function: Any) -> str:
+    return hashlib.sha256(inspect.getsource(function).encode("utf-8")).hexdigest()[:PREFIX]
+
+
+def sources_unchanged(module: Any, checked: Mapping[str, str]) -> bool:
+    """Whether each function of `module` named in `checked` has the source digest given there
+    (False when one is missing or has no source to read, a frozen install say)."""
+    for name, digest in checked.items():
+        function = getattr(module, name, None)
+        try:
+            if function is None or source_digest(function) != digest:
+                return False
+        except (OSError, TypeError):
+            return False
+    return True
 
 
 class Switch(Generic[T]):

@@ -312,7 +312,8 @@ class Loader:
                 try:
                     item = self._inbox.get(timeout=wait)
                 except queue.Empty:  # held long enough with nothing to load: let others in
-                    held = self._close(held)
+                    self._close(held)
+                    held = None
                     continue
                 if item is None:
                     return
@@ -320,7 +321,7 @@ class Loader:
                 if not future.set_running_or_notify_cancel():
                     continue
                 if self.failed is not None:  # the batch stops at a failed load: see the class
-                    future.set_exception(LoadSkipped(f"an earlier chunk failed: {self.failed}"))
+                    future.set_exception(self._skipped())
                     continue
                 try:
                     if held is None:
@@ -336,9 +337,11 @@ class Loader:
                     result = load_batch(con, chunk)  # type: ignore[arg-type]
                     loaded += 1
                     if loaded >= HOLD_CHUNKS or time.monotonic() - opened_at >= HOLD_S:
-                        held = self._close(held, raising=True)
+                        self._close(held, raising=True)  # closing twice is a no-op
+                        held = None
                 except BaseException as exc:
-                    held = self._close(held)  # the load's own error is the one told
+                    self._close(held)  # the load's own error is the one told
+                    held = None
                     self.failed = exc
                     future.set_exception(exc)
                 else:
@@ -356,7 +359,7 @@ class Loader:
         fails that load (`raising`); otherwise it is logged: what it failed to checkpoint, the
         next open replays from the log."""
         if held is None:
-            return None
+            return
         try:
             held.close()
         except Exception as exc:
@@ -364,11 +367,13 @@ class Loader:
                 raise
             if self.logger is not None:
                 self.logger.warning("Closing the warehouse after a load failed: %s", exc)
-        return None
+
+    def _skipped(self) -> LoadSkipped:
+        return LoadSkipped(f"an earlier chunk failed: {self.failed}")
 
     def submit(self, chunk: LoadBatch) -> None:
         if self.failed is not None:
-            raise LoadSkipped(f"an earlier chunk failed: {self.failed}")
+            raise self._skipped()
         self._collect(block=len(self._queued) >= MAX_QUEUED_CHUNKS)
         future: Future[LoadResult] = Future()
         self._queued.append(future)

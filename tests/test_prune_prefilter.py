@@ -101,6 +101,14 @@ def test_install_wraps_exactly_the_checked_expressions(restored) -> None:
     assert not any(isinstance(e, Prefiltered) for e in expressions())
 
 
+def assert_needles_cover(test: re.Pattern[str], values: set[str], needles: tuple[str, ...]) -> None:
+    """Some of `values` pass `test`, and each that does holds one of `needles`."""
+    accepted = [v for v in values if test.search(v)]
+    assert accepted, f"no value tries {test.pattern!r}"
+    for value in accepted:
+        assert any(needle in value for needle in needles), (test.pattern, value)
+
+
 def test_every_value_the_tests_accept_holds_a_checked_string() -> None:
     """The needles are read off the patterns by hand; this tries them on values that match and
     on every id and class of the fixture pages."""
@@ -124,10 +132,7 @@ def test_every_value_the_tests_accept_holds_a_checked_string() -> None:
         for kind, pattern, flags in tests:
             assert "i" not in (flags or "")  # the needles are case-sensitive
             compiled = re.compile(pattern if kind == "re:test" else re.escape(pattern))
-            accepted = [v for v in values if compiled.search(v)]
-            assert accepted, f"no value tries {pattern!r}"
-            for value in accepted:
-                assert any(needle in value for needle in CHECKED[digest]), (pattern, value)
+            assert_needles_cover(compiled, values, CHECKED[digest])
             checked_patterns += 1
     assert checked_patterns >= 6
 
@@ -183,10 +188,7 @@ def test_every_value_the_node_tests_accept_holds_a_checked_string() -> None:
         assert len(tests) == conditions, "every condition of the expression is a test found"
         for attributes, compiled in tests:
             assert set(attributes) <= set(NODE_ATTRIBUTES), attributes
-            accepted = [v for v in values if compiled.search(v)]
-            assert accepted, f"no value tries {compiled.pattern!r}"
-            for value in accepted:
-                assert any(needle in value for needle in CHECKED_NODE[digest]), (compiled, value)
+            assert_needles_cover(compiled, values, CHECKED_NODE[digest])
             checked_tests += 1
     assert checked_tests >= 11
 

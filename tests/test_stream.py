@@ -427,6 +427,18 @@ def test_a_chunk_loads_with_the_load_threads(
     assert seen == [3]
 
 
+def chunk_of(n: int) -> LoadBatch:
+    """A chunk of one article, `n` (stored as id000n)."""
+    return LoadBatch(run_id="r", articles=[stored_article(n)])
+
+
+def started_loader(db: Path, monkeypatch: pytest.MonkeyPatch, **hold: float) -> stream.Loader:
+    """A loader of `db` with HOLD_S and HOLD_CHUNKS set as given."""
+    for name, value in hold.items():
+        monkeypatch.setattr(stream, name, value)
+    return stream.Loader(db, 10.0, None)
+
+
 def another_process_opens(db: Path) -> bool:
     """Whether another process can open `db` (read-only) right now."""
     code = (
@@ -453,15 +465,13 @@ def test_the_loader_keeps_the_warehouse_open_from_one_chunk_to_the_next(
     """Chunks within HOLD_S of each other load on one connection (one checkpoint for all of
     them), up to HOLD_CHUNKS; the file is held meanwhile, and let go when the batch ends."""
     db = tmp_path / "w.duckdb"
-    monkeypatch.setattr(stream, "HOLD_S", 600.0)
-    monkeypatch.setattr(stream, "HOLD_CHUNKS", 3)
-    loader = stream.Loader(db, 10.0, None)
+    loader = started_loader(db, monkeypatch, HOLD_S=600.0, HOLD_CHUNKS=3)
     try:
-        loader.submit(LoadBatch(run_id="r", articles=[stored_article(1)]))
+        loader.submit(chunk_of(1))
         loader.wait()
         assert not another_process_opens(db)
-        loader.submit(LoadBatch(run_id="r", articles=[stored_article(2)]))
-        loader.submit(LoadBatch(run_id="r", articles=[stored_article(3)]))
+        loader.submit(chunk_of(2))
+        loader.submit(chunk_of(3))
     finally:
         loader.finish()
     assert loader.connections_opened == 1
@@ -473,17 +483,16 @@ def test_the_loader_lets_the_warehouse_go_when_no_chunk_comes_within_hold_s(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db = tmp_path / "w.duckdb"
-    monkeypatch.setattr(stream, "HOLD_S", 0.2)
-    loader = stream.Loader(db, 10.0, None)
+    loader = started_loader(db, monkeypatch, HOLD_S=0.2)
     try:
-        loader.submit(LoadBatch(run_id="r", articles=[stored_article(1)]))
+        loader.submit(chunk_of(1))
         loader.wait()
         deadline = time.monotonic() + 30
         while not another_process_opens(db):  # the loader is still there, waiting for chunks
             assert time.monotonic() < deadline, "the loader kept the warehouse"
             time.sleep(0.1)
         assert stored_articles(db) == ["id0001"]  # written into the file by the close
-        loader.submit(LoadBatch(run_id="r", articles=[stored_article(2)]))
+        loader.submit(chunk_of(2))
     finally:
         loader.finish()
     assert loader.connections_opened == 2
@@ -494,16 +503,14 @@ def test_the_loader_lets_the_warehouse_go_after_hold_chunks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db = tmp_path / "w.duckdb"
-    monkeypatch.setattr(stream, "HOLD_S", 600.0)
-    monkeypatch.setattr(stream, "HOLD_CHUNKS", 2)
-    loader = stream.Loader(db, 10.0, None)
+    loader = started_loader(db, monkeypatch, HOLD_S=600.0, HOLD_CHUNKS=2)
     try:
         for n in (1, 2):
-            loader.submit(LoadBatch(run_id="r", articles=[stored_article(n)]))
+            loader.submit(chunk_of(n))
         loader.wait()
         assert another_process_opens(db)  # closed after its second chunk
         for n in (3, 4, 5):
-            loader.submit(LoadBatch(run_id="r", articles=[stored_article(n)]))
+            loader.submit(chunk_of(n))
     finally:
         loader.finish()
     assert loader.connections_opened == 3
@@ -514,11 +521,10 @@ def test_without_a_hold_every_chunk_opens_the_warehouse_and_closes_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db = tmp_path / "w.duckdb"
-    monkeypatch.setattr(stream, "HOLD_S", 0.0)
-    loader = stream.Loader(db, 10.0, None)
+    loader = started_loader(db, monkeypatch, HOLD_S=0.0)
     try:
         for n in (1, 2, 3):
-            loader.submit(LoadBatch(run_id="r", articles=[stored_article(n)]))
+            loader.submit(chunk_of(n))
     finally:
         loader.finish()
     assert loader.connections_opened == 3
@@ -531,7 +537,6 @@ def test_a_failed_load_closes_the_held_connection_and_stops_the_batch(
     reaches the batch, the chunks before it stay stored, and no chunk after it is loaded (the
     batch's last, with the feeds' state, must not be stored when an earlier one was lost)."""
     db = tmp_path / "w.duckdb"
-    monkeypatch.setattr(stream, "HOLD_S", 600.0)
     real_count = warehouse.load._count_feed_articles
 
     def fails_on_two(con: duckdb.DuckDBPyConnection, articles: list) -> None:
@@ -540,15 +545,15 @@ def test_a_failed_load_closes_the_held_connection_and_stops_the_batch(
             raise duckdb.IOException("disk full")
 
     monkeypatch.setattr(warehouse.load, "_count_feed_articles", fails_on_two)
-    loader = stream.Loader(db, 10.0, None)
+    loader = started_loader(db, monkeypatch, HOLD_S=600.0)
     try:
-        loader.submit(LoadBatch(run_id="r", articles=[stored_article(1)]))
-        loader.submit(LoadBatch(run_id="r", articles=[stored_article(2)]))
-        loader.submit(LoadBatch(run_id="r", articles=[stored_article(3)]))  # queued behind
+        loader.submit(chunk_of(1))
+        loader.submit(chunk_of(2))
+        loader.submit(chunk_of(3))  # queued behind
         with pytest.raises(duckdb.IOException, match="disk full"):
             loader.wait()
         with pytest.raises(stream.LoadSkipped, match="disk full"):
-            loader.submit(LoadBatch(run_id="r", articles=[stored_article(4)]))
+            loader.submit(chunk_of(4))
     finally:
         loader.finish()  # chunk 3, skipped, raises nothing more
     assert loader.connections_opened == 1
@@ -564,12 +569,11 @@ def test_a_pass_killed_while_the_loader_holds_the_warehouse_keeps_what_it_loaded
     code = f"""
 import os, signal
 import flows.stream as stream
-from tests.test_load import article as stored_article
-from warehouse.load import LoadBatch
+from tests.test_stream import chunk_of
 stream.HOLD_S = 600.0
 loader = stream.Loader({str(db)!r}, 10.0, None)
-loader.submit(LoadBatch(run_id="r", articles=[stored_article(1)]))
-loader.submit(LoadBatch(run_id="r", articles=[stored_article(2)]))
+loader.submit(chunk_of(1))
+loader.submit(chunk_of(2))
 loader.wait()
 os.kill(os.getpid(), signal.SIGKILL)
 """
