@@ -86,9 +86,13 @@ LOAD_THREADS = 1
 # reopen read back what the last load had cached (bench/README.md, issue 8's eighth session).
 # Held, the file is still let go at least this often, and whenever no chunk comes this long.
 HOLD_S = 5.0
-# ...and after this many chunks: DuckDB's allocator keeps what a load freed until the connection
-# closes (+30-50 MB at the pass's peak with two chunks a connection; more with more).
-HOLD_CHUNKS = 2
+# ...and after this many chunks. One: every chunk closes the file after it loads, so HOLD_S only
+# matters when this is raised. A load's working set (its statements and the checkpoint) and
+# what DuckDB's allocator keeps of it until the close grow with the rows a connection holds:
+# two chunks a connection peaked 35-45 MB higher in the pass's main process (529-534 MB against
+# 564-612 MB in four 5,000-article passes of the synthetic site, the same day) to save about
+# 0.1 ms of CPU an article (bench/README.md, issue 8's ninth session).
+HOLD_CHUNKS = 1
 T = TypeVar("T")
 Outcome = tuple[Article | None, str | None]  # an extraction's article and error sentence
 Settle = Callable[[PageResult, Outcome | None], None]

@@ -483,7 +483,7 @@ def test_the_loader_lets_the_warehouse_go_when_no_chunk_comes_within_hold_s(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db = tmp_path / "w.duckdb"
-    loader = started_loader(db, monkeypatch, HOLD_S=0.2)
+    loader = started_loader(db, monkeypatch, HOLD_S=0.2, HOLD_CHUNKS=3)
     try:
         loader.submit(chunk_of(1))
         loader.wait()
@@ -517,14 +517,21 @@ def test_the_loader_lets_the_warehouse_go_after_hold_chunks(
     assert len(stored_articles(db)) == 5
 
 
+@pytest.mark.parametrize(
+    "hold", [{"HOLD_S": 0.0, "HOLD_CHUNKS": 3}, {}], ids=["no time", "as it comes"]
+)
 def test_without_a_hold_every_chunk_opens_the_warehouse_and_closes_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hold: dict[str, float]
 ) -> None:
+    """With HOLD_S at 0, or as marsad comes (one chunk a connection: a held connection's memory
+    costs more than its checkpoints save), the file is let go after every chunk."""
     db = tmp_path / "w.duckdb"
-    loader = started_loader(db, monkeypatch, HOLD_S=0.0)
+    loader = started_loader(db, monkeypatch, **hold)
     try:
         for n in (1, 2, 3):
             loader.submit(chunk_of(n))
+            loader.wait()
+            assert another_process_opens(db)
     finally:
         loader.finish()
     assert loader.connections_opened == 3
@@ -545,7 +552,7 @@ def test_a_failed_load_closes_the_held_connection_and_stops_the_batch(
             raise duckdb.IOException("disk full")
 
     monkeypatch.setattr(warehouse.load, "_count_feed_articles", fails_on_two)
-    loader = started_loader(db, monkeypatch, HOLD_S=600.0)
+    loader = started_loader(db, monkeypatch, HOLD_S=600.0, HOLD_CHUNKS=3)
     try:
         loader.submit(chunk_of(1))
         loader.submit(chunk_of(2))
@@ -571,6 +578,7 @@ import os, signal
 import flows.stream as stream
 from tests.test_stream import chunk_of
 stream.HOLD_S = 600.0
+stream.HOLD_CHUNKS = 3
 loader = stream.Loader({str(db)!r}, 10.0, None)
 loader.submit(chunk_of(1))
 loader.submit(chunk_of(2))
