@@ -37,8 +37,8 @@ TESTS = re.compile(r"""(re:test|contains)\(@(?:id|class),\s*'([^']*)'(?:,\s*'([^
 ARTICLE = "<p>" + " ".join(["نص الخبر الرئيسي عن الاجتماع الوزاري في بغداد اليوم."] * 6) + "</p>"
 LATER = "<p>" + " ".join(["خبر لاحق عن مباراة كرة القدم في الدوحة مساء أمس."] * 8) + "</p>"
 COMMENT = "<p>" + " ".join(["تعليق القارئ على الخبر وهو طويل بما يكفي ليبدو فقرة."] * 6) + "</p>"
-# Pages whose text the raw-page prunes change (checked: with trafilatura's lists emptied, each
-# extracts otherwise), so a shortcut that skipped a prune it needed would show.
+# Pages whose text the prunes of PRUNE_LISTS change (checked: with trafilatura's lists emptied,
+# each extracts otherwise), so a shortcut that skipped a prune it needed would show.
 PRUNED = {
     "scroll box": f'<article><h1>عنوان</h1>{ARTICLE}</article><section id="infinite-scroll">'
     f"<article><h2>خبر آخر</h2>{LATER * 4}</article></section>",
@@ -48,6 +48,10 @@ PRUNED = {
     f'<ol id="comol">{f"<li>{COMMENT}</li>" * 3}</ol></article>',
     "comments box": f"<article><h1>عنوان</h1>{ARTICLE}"
     f'<details class="article-comments"><summary>التعليقات</summary>{COMMENT}</details></article>',
+    # a <dl> is left by the raw-page prunes; once converted to a <list>, REMOVE_COMMENTS_XPATH
+    # takes it
+    "comment dl": f"<article><h1>عنوان</h1>{ARTICLE}"
+    f'<dl class="comment-list">{f"<dt>قارئ</dt><dd>{COMMENT}</dd>" * 3}</dl></article>',
 }
 PRUNED_PAGES = {
     name: f"<html><head><title>خبر</title></head><body>{body}</body></html>"
