@@ -283,10 +283,11 @@ class LoadSkipped(Exception):
 
 class Loader:
     """Loads chunks in order on one thread of its own, so loading overlaps with fetching and
-    extraction. Each chunk loads in one transaction. The connection stays open from one chunk to
-    the next for up to HOLD_S seconds and HOLD_CHUNKS chunks, then closes (its checkpoint writes
-    the chunks into the file), so SQL clients can open the file at least that often; it also
-    closes when no chunk comes within that time, and when the batch ends. A failed load (the
+    extraction. Each chunk loads in one transaction, and the connection closes after it (its
+    checkpoint writes the chunk into the file), so SQL clients can open the file between chunks.
+    With HOLD_CHUNKS raised, the connection stays open from one chunk to the next for up to
+    HOLD_S seconds and HOLD_CHUNKS chunks, and closes when no chunk comes within that time, and
+    when the batch ends. A failed load (the
     warehouse locked past `lock_timeout_s`, say) stops the batch at the next page, and the
     chunks loaded before it stay stored."""
 

@@ -34,8 +34,8 @@ LOCK_HOLDER = re.compile(r"PID (\d+)")
 # site the ten closes took 1.5 s of CPU instead of 2.0 s, and the pass peaked 20 MB lower.
 APPEND_ROW_GROUP_ROWS = 2048
 # The longest wait between two tries to open a file another process holds. A pass's loader lets
-# the file go for as long as it waits for its next chunk (flows.stream.HOLD_S), often a second or
-# two: tries this close together do not miss such a gap.
+# the file go between two chunks (flows.stream.HOLD_CHUNKS), often for a second or two: tries
+# this close together do not miss such a gap.
 LOCK_RETRY_MAX_S = 0.5
 # No merging of row groups at a checkpoint, on every read-write connection opened the plain way:
 # merging the small row groups a pass appends cost +225 MB at the first close after a
