@@ -1,5 +1,5 @@
-"""Let trafilatura skip prunes that cannot select anything: its raw-page ones, and two of the
-article node.
+"""Let trafilatura skip prunes that cannot select anything: its raw-page ones, its comments prune
+of the converted page, and two of the article node.
 
 Before it cleans a page, trafilatura (2.3) prunes the whole parsed page with three XPath
 expressions (RAW_TREE_PRUNE_XPATH: infinite-scroll boxes and share bars;
@@ -7,9 +7,9 @@ REMOVE_COMMENTS_AND_LISTS_XPATH: comment sections). Their re:test() predicates c
 Python's `re` for every div, section and list of the page: on the pages of the synthetic site
 the three took 3.2 ms of a 13 ms extraction, and on most pages they select nothing
 (`python bench/extraction.py --speed` times extract_one with and without this module).
-Favoring precision, it runs the comments' expression again on the converted page
-(REMOVE_COMMENTS_XPATH, where a <dl> has become a <list>): 0.145 ms a page on the synthetic
-site, 0.010 with the same check.
+Favoring precision, it runs the comments' expression again on the page once cleaned and
+converted (REMOVE_COMMENTS_XPATH, where a <dl> has become a <list>): 0.145 ms a page on the
+synthetic site, 0.051 with the same check on that tree's own values (FreshPrefiltered).
 
 Every node those expressions select has an id or class value that one of their re:test() or
 contains() tests accepts, and every value such a test accepts contains one of a few fixed
@@ -53,11 +53,12 @@ CHECKED: dict[str, tuple[str, ...]] = {
     # REMOVE_COMMENTS_XPATH[0]: the same two tests, without the lists' own condition
     "5d97216ca15d0558": ("omment", "comol", "disqus_thread"),
 }
-# The lists run on the whole page: trafilatura applies the first two to the raw page one after
-# the other, and the third to the page once cleaned and converted (the same tree when
-# extractors.lean_sequence spares the copy: nodes gone and none added, so the values read
-# before still hold every value the page has left; otherwise a tree of its own, read anew).
-PRUNE_LISTS = ("RAW_TREE_PRUNE_XPATH", "REMOVE_COMMENTS_AND_LISTS_XPATH", "REMOVE_COMMENTS_XPATH")
+# Only the lists run on the raw page: trafilatura applies them to it one after the other.
+PRUNE_LISTS = ("RAW_TREE_PRUNE_XPATH", "REMOVE_COMMENTS_AND_LISTS_XPATH")
+# The list run on the page once cleaned and converted (favoring precision): checked against the
+# same CHECKED strings, but always on the values that tree holds then (FreshPrefiltered), so
+# that nothing depends on what trafilatura's cleaning and conversion do to attributes.
+CONVERTED_LISTS = ("REMOVE_COMMENTS_XPATH",)
 # Expressions trafilatura runs on the article node (prune_unwanted_sections), checked the same
 # way against the node's id, class, style and aria-hidden values (NODE_ATTRIBUTES): each selects
 # only nodes one of whose values passes one of its tests, and every value those tests accept
@@ -107,6 +108,18 @@ class Prefiltered:
         return f"Prefiltered({' '.join(self.path.split())[:60]!r}...)"
 
 
+class FreshPrefiltered(Prefiltered):
+    """A Prefiltered expression run on a tree trafilatura has changed since it read the raw
+    page's values (cleaned, converted): that tree's own id and class values are read for each
+    call, never the ones kept for the raw page."""
+
+    __slots__ = ()
+
+    def could_select(self, tree: Any) -> bool:
+        values = _values(tree, ("id", "class"))
+        return any(needle in values for needle in self.needles)
+
+
 class NodePrefiltered(Prefiltered):
     """A Prefiltered expression run on an article node: the node's own NODE_ATTRIBUTES values
     and those under it are read for each call (trafilatura runs it once a node)."""
@@ -137,17 +150,17 @@ def _values(tree: Any, names: tuple[str, ...]) -> str:
 
 
 # The values of the last page searched, kept with the page: trafilatura prunes the raw page with
-# its first two lists one after the other, and the third on the same page once cleaned when no
-# copy is made; its code never adds an id or class to a page (it only removes nodes and renames
-# tags), so values collected for the first list still cover all the page can match.
+# its two lists one after the other, and its code never adds an id or class to a page (it only
+# removes nodes), so values collected for the first list still cover all the page can match.
 _last: tuple[Any, str] | None = None
 
 
 def _attribute_values(tree: Any) -> str:
     """The id and class values of `tree` and the nodes under it, one per line."""
     global _last
-    if _last is not None and _last[0] is tree:
-        return _last[1]
+    last = _last  # read once: another thread may set it meanwhile
+    if last is not None and last[0] is tree:
+        return last[1]
     values = _values(tree, ("id", "class"))
     _last = (tree, values)
     return values
@@ -157,12 +170,14 @@ _wrappers: dict[int, Prefiltered] = {}  # id of trafilatura's expression -> its 
 
 
 def _install() -> int:
-    """Wrap trafilatura's raw-page prune expressions and its checked article-node ones (once per
-    process); returns how many are wrapped in all."""
+    """Wrap trafilatura's checked prune expressions: the raw page's, the converted page's
+    comments prune and two of the article node's (once per process); returns how many are
+    wrapped in all."""
     from trafilatura import xpaths
 
     wrapped = 0
     lists = [(name, CHECKED, Prefiltered) for name in PRUNE_LISTS]
+    lists += [(name, CHECKED, FreshPrefiltered) for name in CONVERTED_LISTS]
     lists += [(name, CHECKED_NODE, NodePrefiltered) for name in NODE_LISTS]
     for name, checked, kind in lists:
         expressions = getattr(xpaths, name, None)
@@ -187,7 +202,7 @@ def _uninstall() -> None:
     """Put trafilatura's own expressions back (for measurements and tests)."""
     from trafilatura import xpaths
 
-    for name in (*PRUNE_LISTS, *NODE_LISTS):
+    for name in (*PRUNE_LISTS, *CONVERTED_LISTS, *NODE_LISTS):
         expressions = getattr(xpaths, name, None)
         if isinstance(expressions, list):
             for i, expression in enumerate(expressions):

@@ -41,8 +41,9 @@ class Article:
     entry_updated_at: datetime | None = None  # the feed entry's <updated>, to spot edits later
     entry: dict | None = field(default=None, repr=False)  # FeedEntry.to_json(), kept with raw HTML
     raw_html: str | None = field(default=None, repr=False)
-    # The same HTML compressed by compress_html, as extraction processes hand it over (a sixth
-    # of the bytes to send back and to hold until the load); the warehouse stores this form.
+    # The same HTML compressed by compress_html, as extraction processes hand it over (a fifth
+    # to a quarter of the bytes to send back and to hold until the load); the warehouse stores
+    # this form.
     raw_html_zlib: bytes | None = field(default=None, repr=False)
     content_type: str | None = None
 
@@ -52,14 +53,17 @@ class Article:
 # a 45 KiB page of the synthetic site (ratio 5.5) where zlib's level 3, used before, took 0.30
 # (5.7), and 0.20 ms against 1.21 ms on the real Arabic pages of the corpus (78 KiB, 4.3
 # against 4.5): a few percent more bytes for a fifth of the CPU. zlib's level 1 took 0.25 ms.
-HTML_ZLIB_LEVEL = 2
+# ISA-L has levels 0 to 3 only (4 and up raise, and every page would fail to extract).
+HTML_ISAL_LEVEL = 2
+if not 0 <= HTML_ISAL_LEVEL <= 3:
+    raise ValueError(f"ISA-L compresses at levels 0 to 3, not {HTML_ISAL_LEVEL}")
 
 
 def compress_html(html: str, encoded: bytes | None = None) -> bytes:
     """`html` compressed as UTF-8 into a zlib stream; `encoded` is its UTF-8 bytes when the
     caller has them."""
     data = encoded if encoded is not None else html.encode("utf-8", errors="surrogatepass")
-    return isal_zlib.compress(data, HTML_ZLIB_LEVEL)
+    return isal_zlib.compress(data, HTML_ISAL_LEVEL)
 
 
 def decompress_html(data: bytes) -> str:

@@ -79,12 +79,13 @@ SEARCH_REFRESH_CONNECTIONS = min(2, os.cpu_count() or 1)
 # beside the extraction processes, which need the cores. In a 5,000-article pass of the
 # synthetic site the main process peaked 20-30 MB lower with one (3 runs each, same CPU).
 LOAD_THREADS = 1
-# How long the loader keeps the warehouse open from one chunk to the next. Each close
-# checkpoints, and DuckDB rewrites the last, partly filled row group of every table it appended
-# to (warehouse.db.APPEND_ROW_GROUP_ROWS): closing after every chunk cost 1.7 s of the loader's
-# 5.9 s of CPU in a 5,000-article pass, reopening 0.4 s more, and the first queries after a
-# reopen read back what the last load had cached (bench/README.md, issue 8's eighth session).
-# Held, the file is still let go at least this often, and whenever no chunk comes this long.
+# How long the loader may keep the warehouse open from one chunk to the next, when HOLD_CHUNKS
+# lets it. Each close checkpoints, and DuckDB rewrites the last, partly filled row group of
+# every table it appended to (warehouse.db.APPEND_ROW_GROUP_ROWS), and each reopen reads back
+# what the last load had cached: holding saved up to a quarter of the loader's CPU in the eighth
+# session's measurement (bench/README.md), before FSST was left out of the loads' checkpoints
+# (warehouse.db._APPEND_COMPRESSION) and halved them. Held, the file is still let go at least
+# this often, and whenever no chunk comes this long.
 HOLD_S = 5.0
 # ...and after this many chunks. One: every chunk closes the file after it loads, so HOLD_S only
 # matters when this is raised. A load's working set (its statements and the checkpoint) and
@@ -287,9 +288,8 @@ class Loader:
     checkpoint writes the chunk into the file), so SQL clients can open the file between chunks.
     With HOLD_CHUNKS raised, the connection stays open from one chunk to the next for up to
     HOLD_S seconds and HOLD_CHUNKS chunks, and closes when no chunk comes within that time, and
-    when the batch ends. A failed load (the
-    warehouse locked past `lock_timeout_s`, say) stops the batch at the next page, and the
-    chunks loaded before it stay stored."""
+    when the batch ends. A failed load (the warehouse locked past `lock_timeout_s`, say) stops
+    the batch at the next page, and the chunks loaded before it stay stored."""
 
     def __init__(self, db: Path, lock_timeout_s: float, logger: logging.Logger | None) -> None:
         self.db = db

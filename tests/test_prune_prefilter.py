@@ -20,9 +20,11 @@ from extractors.article import decode_html, extract_page
 from extractors.prune_prefilter import (
     CHECKED,
     CHECKED_NODE,
+    CONVERTED_LISTS,
     NODE_ATTRIBUTES,
     NODE_LISTS,
     PRUNE_LISTS,
+    FreshPrefiltered,
     NodePrefiltered,
     Prefiltered,
     path_digest,
@@ -37,8 +39,9 @@ TESTS = re.compile(r"""(re:test|contains)\(@(?:id|class),\s*'([^']*)'(?:,\s*'([^
 ARTICLE = "<p>" + " ".join(["نص الخبر الرئيسي عن الاجتماع الوزاري في بغداد اليوم."] * 6) + "</p>"
 LATER = "<p>" + " ".join(["خبر لاحق عن مباراة كرة القدم في الدوحة مساء أمس."] * 8) + "</p>"
 COMMENT = "<p>" + " ".join(["تعليق القارئ على الخبر وهو طويل بما يكفي ليبدو فقرة."] * 6) + "</p>"
-# Pages whose text the prunes of PRUNE_LISTS change (checked: with trafilatura's lists emptied,
-# each extracts otherwise), so a shortcut that skipped a prune it needed would show.
+# Pages whose text the prunes of PRUNE_LISTS and CONVERTED_LISTS change (checked: with
+# trafilatura's lists emptied, each extracts otherwise), so a shortcut that skipped a prune it
+# needed would show.
 PRUNED = {
     "scroll box": f'<article><h1>عنوان</h1>{ARTICLE}</article><section id="infinite-scroll">'
     f"<article><h2>خبر آخر</h2>{LATER * 4}</article></section>",
@@ -79,7 +82,8 @@ def restored():
 
 
 def expressions() -> list[object]:
-    return [expression for name in PRUNE_LISTS for expression in getattr(xpaths, name)]
+    lists = (*PRUNE_LISTS, *CONVERTED_LISTS)
+    return [expression for name in lists for expression in getattr(xpaths, name)]
 
 
 def node_expressions() -> list[object]:
@@ -138,7 +142,7 @@ def test_every_value_the_tests_accept_holds_a_checked_string() -> None:
             compiled = re.compile(pattern if kind == "re:test" else re.escape(pattern))
             assert_needles_cover(compiled, values, CHECKED[digest])
             checked_patterns += 1
-    assert checked_patterns >= 6
+    assert checked_patterns >= 8
 
 
 # Every test of the checked article-node expression, with the attributes it reads: re:test(),
@@ -223,9 +227,9 @@ def test_extraction_is_the_same_with_and_without(restored) -> None:
     for (name, _), without, with_ in zip(pages, outputs["without"], outputs["with"], strict=True):
         assert with_ == without, name
     # the prunes did run where needed: without them these pages extract otherwise
-    emptied = {name: getattr(xpaths, name)[:] for name in PRUNE_LISTS}
+    emptied = {name: getattr(xpaths, name)[:] for name in (*PRUNE_LISTS, *CONVERTED_LISTS)}
     try:
-        for name in PRUNE_LISTS:
+        for name in emptied:
             getattr(xpaths, name).clear()
         for (name, html), with_ in zip(pages, outputs["with"], strict=False):
             if name in PRUNED_PAGES:
@@ -260,3 +264,22 @@ def test_unchecked_expressions_are_not_wrapped() -> None:
         ".//*[self::div][re:test(@class, 'comment-x')]", namespaces={"re": xpaths.REGEXP_NS}
     )
     assert path_digest(other.path) not in CHECKED
+
+
+def test_the_converted_pages_prune_reads_that_trees_own_values() -> None:
+    """REMOVE_COMMENTS_XPATH runs on the page once trafilatura has cleaned and converted it,
+    maybe the same tree object as the raw page: its check reads the values the tree holds then,
+    never the ones kept for the raw page (a change trafilatura made in between cannot hide a
+    node from it)."""
+    prune_prefilter.ensure_installed()
+    assert all(isinstance(e, FreshPrefiltered) for e in xpaths.REMOVE_COMMENTS_XPATH)
+    real = XPath(
+        ".//*[self::div][re:test(@class, '^[Cc]omment')]", namespaces={"re": xpaths.REGEXP_NS}
+    )
+    raw, converted = Prefiltered(real, ("omment",)), FreshPrefiltered(real, ("omment",))
+    page = load_html(PLAIN_PAGE.replace("commentary-box", "analysis-box"))
+    assert not raw.could_select(page)  # the raw page's values, now kept for this tree
+    page.find(".//div").set("class", "Comment-box")  # what no trafilatura step does today
+    assert not raw.could_select(page)  # the kept values
+    assert converted.could_select(page)
+    assert [e.get("class") for e in converted(page)] == ["Comment-box"]

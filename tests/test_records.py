@@ -25,3 +25,8 @@ def test_a_page_compresses_to_a_zlib_stream_that_zlib_reads_back() -> None:
 def test_a_text_with_a_lone_surrogate_survives_the_round_trip() -> None:
     page = "<p>نص \udc80 ok</p>"  # what a decoder with surrogateescape can leave
     assert decompress_html(compress_html(page)) == page
+
+
+def test_an_empty_page_round_trips() -> None:  # a kept page with no HTML (warehouse.load)
+    assert zlib.decompress(compress_html("")) == b""
+    assert decompress_html(compress_html("")) == ""

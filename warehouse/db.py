@@ -45,7 +45,9 @@ _NO_MERGING = "SET max_vacuum_tasks = 0"
 # each new string segment for FSST, which took half the CPU of a chunk's close (the eleven
 # closes of a 5,000-article pass, replayed: 0.95 s of CPU, 0.52 s without it) and won 0.5% of
 # the file there. A body is stored uncompressed either way, and the raw page is zlib already;
-# dictionary compression of the columns with few values (feeds, languages, ...) stays.
+# dictionary compression of the columns with few values (feeds, languages, ...) stays. (A file
+# at DuckDB's storage version 1.3 or later would use DICT_FSST instead, which this leaves on;
+# marsad's files keep the default storage version, and tests/test_warehouse.py would notice.)
 _APPEND_COMPRESSION = "SET disabled_compression_methods = 'fsst'"
 # Catalog names DuckDB keeps for itself: a file with such a stem is opened the plain way.
 _RESERVED_CATALOGS = frozenset({"memory", "system", "temp", "main"})
