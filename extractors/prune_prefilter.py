@@ -80,6 +80,7 @@ CHECKED_NODE: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 NODE_LISTS = ("OVERALL_DISCARD_XPATH", "PRECISION_DISCARD_XPATH")
 NODE_ATTRIBUTES = ("id", "class", "style", "aria-hidden")
+PAGE_ATTRIBUTES = ("id", "class")  # what the CHECKED expressions test, on the whole page
 
 
 def path_digest(path: str) -> str:
@@ -101,8 +102,14 @@ class Prefiltered:
         return []
 
     def could_select(self, tree: Any) -> bool:
-        values = _attribute_values(tree)
+        values = self.values(tree)
         return any(needle in values for needle in self.needles)
+
+    @staticmethod
+    def values(tree: Any) -> str:
+        """The attribute values the needles are looked for in: the raw page's id and class,
+        read once for the page (_attribute_values)."""
+        return _attribute_values(tree)
 
     def __repr__(self) -> str:
         return f"Prefiltered({' '.join(self.path.split())[:60]!r}...)"
@@ -115,9 +122,9 @@ class FreshPrefiltered(Prefiltered):
 
     __slots__ = ()
 
-    def could_select(self, tree: Any) -> bool:
-        values = _values(tree, ("id", "class"))
-        return any(needle in values for needle in self.needles)
+    @staticmethod
+    def values(tree: Any) -> str:
+        return _values(tree, PAGE_ATTRIBUTES)
 
 
 class NodePrefiltered(Prefiltered):
@@ -126,13 +133,9 @@ class NodePrefiltered(Prefiltered):
 
     __slots__ = ()
 
-    def could_select(self, tree: Any) -> bool:
-        values = _node_values(tree)
-        return any(needle in values for needle in self.needles)
-
-
-def _node_values(tree: Any) -> str:
-    return _values(tree, NODE_ATTRIBUTES)
+    @staticmethod
+    def values(tree: Any) -> str:
+        return _values(tree, NODE_ATTRIBUTES)
 
 
 @functools.cache
@@ -161,7 +164,7 @@ def _attribute_values(tree: Any) -> str:
     last = _last  # read once: another thread may set it meanwhile
     if last is not None and last[0] is tree:
         return last[1]
-    values = _values(tree, ("id", "class"))
+    values = _values(tree, PAGE_ATTRIBUTES)
     _last = (tree, values)
     return values
 
